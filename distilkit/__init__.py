@@ -1,0 +1,40 @@
+"""distilkit: the DistilBERT family stack, from scratch — config, tokenizers, models, pipelines, training.
+
+Public names are imported lazily (PEP 562), so `import distilkit` is cheap and a command-line call only pays for
+the layers it uses.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "errors": ["DistilkitError", "ConfigError", "CheckpointError", "TokenizerError", "InputError"],
+    "configuration": ["PretrainedConfig", "PreTrainedConfig", "DistilBertConfig"],
+    "modeling": [
+        "PreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+        "DistilBertForTokenClassification", "DistilBertForQuestionAnswering", "DistilBertForMultipleChoice",
+        "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput", "TokenClassifierOutput",
+        "QuestionAnsweringModelOutput", "MultipleChoiceModelOutput",
+    ],
+    "auto": [
+        "AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining",
+        "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoModelForQuestionAnswering",
+        "AutoModelForMultipleChoice", "AutoTokenizer",
+    ],
+    "tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast", "BatchEncoding"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'distilkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

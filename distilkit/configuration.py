@@ -1,0 +1,381 @@
+"""Model configuration: a typed, self-validating config that round-trips through `config.json`.
+
+`PretrainedConfig` holds the fields every model shares (labels, output flags, problem type) and the JSON round trip;
+`DistilBertConfig` adds DistilBERT's fields with the reference's names and defaults. The file format follows the
+reference: all model fields, `model_type`, sorted keys, and base fields only where they differ from their defaults,
+so each library loads the other's `config.json`. Unlike the reference, every value is checked at construction
+(types, ranges, `dim % n_heads`, `problem_type`) and a config file can never choose code to run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+# Activations a config may name: a closed table, so a config value can never select arbitrary code.
+ACTIVATIONS = ("gelu", "relu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish", "tanh")
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+# Keys that, in other libraries, let a config file choose code to import or an implementation to load.
+# A file that carries one is refused rather than half-honoured.
+CODE_SELECTING_KEYS = ("auto_map", "trust_remote_code", "custom_pipelines", "_attn_implementation",
+                       "_attn_implementation_internal", "attn_implementation")
+# Reference keys that only concern text generation; the reference drops them on load and so do we.
+GENERATION_KEYS = ("max_length", "min_length", "num_beams", "do_sample", "temperature", "top_k", "top_p",
+                   "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "early_stopping",
+                   "num_return_sequences", "diversity_penalty", "num_beam_groups", "bad_words_ids",
+                   "decoder_start_token_id", "forced_bos_token_id", "forced_eos_token_id")
+# The largest model we agree to describe: ~68 billion parameters. Anything above is a typo or an attack, and is
+# refused before any tensor is allocated.
+MAX_PARAMETERS = 2**36
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+class PretrainedConfig:
+    """Fields shared by every model, the label maps, and the JSON round trip.
+
+    Subclasses declare their own fields in `model_fields` (name -> (default, accepted types)) and set `model_type`.
+    Unknown keys passed to the constructor (legacy hub keys such as `finetuning_task`) are kept as attributes and
+    written back on save.
+    """
+
+    model_type: ClassVar[str] = ""
+    attribute_map: ClassVar[dict[str, str]] = {}
+    model_fields: ClassVar[dict[str, tuple[Any, tuple[type, ...]]]] = {}
+    base_fields: ClassVar[dict[str, tuple[Any, tuple[type, ...]]]] = {
+        "output_hidden_states": (False, (bool,)),
+        "output_attentions": (False, (bool,)),
+        "return_dict": (True, (bool,)),
+        "dtype": (None, (str, type(None))),
+        "chunk_size_feed_forward": (0, (int,)),
+        "is_encoder_decoder": (False, (bool,)),
+        "architectures": (None, (list, type(None))),
+        "problem_type": (None, (str, type(None))),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs = {self.attribute_map.get(key, key): value for key, value in kwargs.items()}
+        for key in CODE_SELECTING_KEYS:
+            if key in kwargs:
+                raise ConfigError(
+                    f"config key {key!r} is not supported: distilkit never lets a config choose code or an "
+                    "implementation to load. Remove the key (pass attn_implementation= to from_pretrained instead)."
+                )
+        if "torch_dtype" in kwargs:  # the reference's older name, read as `dtype`
+            kwargs.setdefault("dtype", kwargs.pop("torch_dtype"))
+        for key in GENERATION_KEYS:
+            kwargs.pop(key, None)
+        kwargs.pop("_name_or_path", None)
+        id2label = kwargs.pop("id2label", None)
+        label2id = kwargs.pop("label2id", None)
+        num_labels = kwargs.pop("num_labels", None)
+
+        fields = {**self.base_fields, **self.model_fields}
+        for name, (default, _) in fields.items():
+            setattr(self, name, kwargs.pop(name, copy.deepcopy(default)))
+        self.name_or_path = ""
+        for name, value in kwargs.items():  # unknown keys: kept and written back, as the reference does
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ConfigError(f"config key {name!r} is not a valid attribute name")
+            object.__setattr__(self, name, value)
+        self._extra_keys = sorted(kwargs)
+
+        self._set_labels(id2label, label2id, num_labels)
+        self.validate()
+
+    # -- attribute access -------------------------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        name = self.attribute_map.get(name, name)
+        fields = {**self.base_fields, **self.model_fields}
+        if name in fields:
+            value = self._check_type(name, value, fields[name][1])
+        elif name == "num_labels":
+            self._set_labels(None, None, value)
+            return
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: resolve aliases such as `hidden_size` -> `dim`
+        aliases = type(self).attribute_map
+        if name in aliases:
+            return getattr(self, aliases[name])
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @staticmethod
+    def _check_type(name: str, value: Any, accepted: tuple[type, ...]) -> Any:
+        if float in accepted and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if int in accepted and isinstance(value, bool) and bool not in accepted:
+            raise ConfigError(f"{name}={value!r} must be an int, got a bool")
+        if not isinstance(value, accepted):
+            names = " or ".join("None" if kind is type(None) else kind.__name__ for kind in accepted)
+            raise ConfigError(f"{name}={value!r} must be {names}, got {_kind(value)}")
+        return value
+
+    # -- labels -------------------------------------------------------------------------------------------------
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    def _set_labels(self, id2label: Any, label2id: Any, num_labels: Any) -> None:
+        if num_labels is not None and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
+                                       or num_labels < 1):
+            raise ConfigError(f"num_labels={num_labels!r} must be a positive int")
+        if id2label is not None:
+            if not isinstance(id2label, dict):
+                raise ConfigError(f"id2label must be a dict of int -> label name, got {_kind(id2label)}")
+            try:
+                id2label = {int(key): str(value) for key, value in id2label.items()}
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"id2label keys must be integers, got {list(id2label)!r}") from error
+            if sorted(id2label) != list(range(len(id2label))):
+                raise ConfigError(f"id2label keys must be 0..n-1, got {sorted(id2label)}")
+            if num_labels is not None and num_labels != len(id2label):
+                # the reference's rule: warn, and num_labels wins
+                logger.warning("num_labels=%d disagrees with id2label (%d labels); using num_labels",
+                               num_labels, len(id2label))
+                id2label = None
+        if id2label is None:
+            count = num_labels if num_labels is not None else 2
+            id2label = {index: f"LABEL_{index}" for index in range(count)}
+            label2id = None
+        if label2id is None or not isinstance(label2id, dict) or len(label2id) != len(id2label):
+            label2id = {name: index for index, name in id2label.items()}
+        else:
+            try:
+                label2id = {str(key): int(value) for key, value in label2id.items()}
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"label2id values must be integers, got {label2id!r}") from error
+        object.__setattr__(self, "id2label", id2label)
+        object.__setattr__(self, "label2id", label2id)
+
+    # -- validation ---------------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check cross-field rules; raises ConfigError naming the field and the fix."""
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(f"problem_type={self.problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            raise ConfigError("problem_type='single_label_classification' needs num_labels >= 2, got 1; "
+                              "use problem_type='regression' for a single output")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ConfigError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.chunk_size_feed_forward < 0:
+            raise ConfigError(f"chunk_size_feed_forward={self.chunk_size_feed_forward} must be >= 0")
+
+    # -- serialisation ------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, including base fields at their defaults (the reference's `use_diff=False` dump)."""
+        fields = {**self.base_fields, **self.model_fields}
+        data: dict[str, Any] = {name: copy.deepcopy(getattr(self, name)) for name in fields}
+        data.update({name: copy.deepcopy(getattr(self, name)) for name in self._extra_keys})
+        data["id2label"] = dict(self.id2label)
+        data["label2id"] = dict(self.label2id)
+        data["model_type"] = self.model_type
+        if not data.get("transformers_version"):
+            data.pop("transformers_version", None)
+        from . import __version__
+
+        data["distilkit_version"] = __version__
+        return data
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        """What goes into config.json: model fields always, base fields only where they differ from defaults."""
+        data = self.to_dict()
+        for name, (default, _) in self.base_fields.items():
+            if data[name] == default:
+                del data[name]
+        if self.num_labels == 2 and self.id2label == {0: "LABEL_0", 1: "LABEL_1"} \
+                and self.label2id == {"LABEL_0": 0, "LABEL_1": 1}:
+            del data["id2label"], data["label2id"]
+        return data
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        data = self.to_diff_dict() if use_diff else self.to_dict()
+        # JSON object keys are strings; id2label is written with "0", "1", ... keys as the reference does
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | os.PathLike, use_diff: bool = True) -> None:
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(self.to_json_string(use_diff=use_diff), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Write `config.json` into `save_directory` (created if needed)."""
+        if kwargs:
+            raise ConfigError(f"save_pretrained got unsupported arguments {sorted(kwargs)}")
+        directory = Path(save_directory)
+        if directory.is_file():
+            raise ConfigError(f"save_directory={str(directory)!r} is a file; pass a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.to_json_file(directory / CONFIG_NAME)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> PretrainedConfig:
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        config = cls(**{key: value for key, value in config_dict.items() if key != "model_type"})
+        unused = {}
+        for key, value in kwargs.items():
+            name = cls.attribute_map.get(key, key)
+            if name in cls.base_fields or name in cls.model_fields or name in ("num_labels", "id2label",
+                                                                              "label2id") \
+                    or name in config._extra_keys:
+                if name in ("id2label", "label2id"):
+                    current = {"id2label": config.id2label, "label2id": config.label2id, name: value}
+                    config._set_labels(current["id2label"], current["label2id"], None)
+                else:
+                    setattr(config, name, value)
+            else:
+                unused[key] = value
+        config.validate()
+        if return_unused:
+            return config, unused
+        if unused:
+            raise ConfigError(f"{cls.__name__} has no fields {sorted(unused)}; check the spelling")
+        return config
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> PretrainedConfig:
+        return cls.from_dict(load_config_dict(path))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, cache_dir: Any = None,
+                        revision: str | None = None, local_files_only: bool = False, token: Any = None,
+                        **kwargs: Any) -> PretrainedConfig:
+        """Load from a directory, a `config.json` path, or a Hub id (resolved through the HF cache).
+
+        Keyword arguments override fields: `DistilBertConfig.from_pretrained(path, activation="relu")`.
+        """
+        path = resolve_config_file(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision,
+                                   local_files_only=local_files_only, token=token)
+        data = load_config_dict(path)
+        model_type = data.get("model_type")
+        if cls.model_type and model_type is not None and model_type != cls.model_type:
+            logger.warning("loading a %r config into %s", model_type, cls.__name__)
+        result = cls.from_dict(data, **kwargs)
+        config = result[0] if isinstance(result, tuple) else result
+        config.name_or_path = str(pretrained_model_name_or_path)
+        return result
+
+    # -- comparison and display ---------------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PretrainedConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
+
+    def copy(self) -> PretrainedConfig:
+        return copy.deepcopy(self)
+
+
+def resolve_config_file(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> Path:
+    """A `config.json` path for a file path, a model directory or a Hub id."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    from .hub import resolve_file
+
+    return resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)
+
+
+def load_config_dict(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a config file, with errors that name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {_kind(data)}")
+    return data
+
+
+class DistilBertConfig(PretrainedConfig):
+    """Configuration of a DistilBERT model; fields, defaults and aliases as the reference.
+
+    >>> DistilBertConfig(n_heads=8, dim=512, hidden_dim=4 * 512).hidden_size
+    512
+    """
+
+    model_type: ClassVar[str] = "distilbert"
+    attribute_map: ClassVar[dict[str, str]] = {
+        "hidden_size": "dim",
+        "num_attention_heads": "n_heads",
+        "num_hidden_layers": "n_layers",
+    }
+    model_fields: ClassVar[dict[str, tuple[Any, tuple[type, ...]]]] = {
+        "vocab_size": (30522, (int,)),
+        "max_position_embeddings": (512, (int,)),
+        "sinusoidal_pos_embds": (False, (bool,)),
+        "n_layers": (6, (int,)),
+        "n_heads": (12, (int,)),
+        "dim": (768, (int,)),
+        "hidden_dim": (4 * 768, (int,)),
+        "dropout": (0.1, (float,)),
+        "attention_dropout": (0.1, (float,)),
+        "activation": ("gelu", (str,)),
+        "initializer_range": (0.02, (float,)),
+        "qa_dropout": (0.1, (float,)),
+        "seq_classif_dropout": (0.2, (float,)),
+        "pad_token_id": (0, (int, type(None))),
+        "bos_token_id": (None, (int, type(None))),
+        "eos_token_id": (None, (int, type(None))),
+        "tie_word_embeddings": (True, (bool,)),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim", "hidden_dim"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a positive int")
+        if self.dim % self.n_heads:
+            raise ConfigError(f"dim={self.dim} is not divisible by n_heads={self.n_heads}; pick n_heads dividing dim "
+                              f"(e.g. n_heads={math.gcd(self.dim, self.n_heads)})")
+        if self.sinusoidal_pos_embds and self.dim % 2:
+            raise ConfigError(f"sinusoidal_pos_embds=True needs an even dim, got dim={self.dim}")
+        for name in ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1]")
+        if not self.initializer_range >= 0.0:
+            raise ConfigError(f"initializer_range={self.initializer_range} must be >= 0")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+            raise ConfigError(f"pad_token_id={self.pad_token_id} must be in [0, vocab_size={self.vocab_size})")
+        parameters = ((self.vocab_size + self.max_position_embeddings) * self.dim
+                      + self.n_layers * (4 * self.dim * self.dim + 2 * self.dim * self.hidden_dim))
+        if parameters > MAX_PARAMETERS:
+            raise ConfigError(
+                f"this config describes ~{parameters:.3g} parameters (vocab_size={self.vocab_size}, dim={self.dim}, "
+                f"hidden_dim={self.hidden_dim}, n_layers={self.n_layers}); the limit is {MAX_PARAMETERS:.3g}. "
+                "Check the sizes for a typo."
+            )
+
+
+PreTrainedConfig = PretrainedConfig  # the reference's 5.x spelling

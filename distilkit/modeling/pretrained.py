@@ -1,0 +1,342 @@
+"""`PreTrainedModel`: weight init, tying, and the `save_pretrained` / `from_pretrained` round trip.
+
+Follows the reference's checkpoint conventions (config.json + model.safetensors, tied `vocab_projector.weight` left
+out of the file, `distilbert.` prefix added or stripped, legacy gamma/beta names, stale `position_ids` dropped) with
+safer defaults: pickle checkpoints are refused unless the caller opts in, missing encoder weights and shape
+mismatches in the encoder are errors that list every bad key, and a mismatched *head* (e.g. `num_labels=10` on a
+2-label checkpoint) is freshly initialised and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..checkpoint import LoadReport, find_weight_files, load_state_dict, rename_legacy_keys, save_state_dict
+from ..configuration import PretrainedConfig
+from ..errors import CheckpointError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+_skip_init = False  # set while from_pretrained builds a model whose weights are about to be loaded
+
+
+@contextlib.contextmanager
+def _no_init():
+    global _skip_init
+    previous, _skip_init = _skip_init, True
+    try:
+        yield
+    finally:
+        _skip_init = previous
+
+
+def resolve_dtype(dtype: Any, config: PretrainedConfig) -> torch.dtype:
+    """`None`/"auto" -> the config's dtype (float32 when unset); strings and torch dtypes as given."""
+    if dtype is None or dtype == "auto":
+        dtype = config.dtype or "float32"
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)} (or 'auto')")
+    return DTYPES[name]
+
+
+class PreTrainedModel(nn.Module):
+    """Base class of every model: holds the config, initialises and ties weights, saves and loads checkpoints.
+
+    Subclasses set `config_class` and `base_model_prefix` and implement `_init_weights(module)`.
+    """
+
+    config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
+    base_model_prefix: ClassVar[str] = ""
+    # output-embedding key -> input-embedding key (relative to the base model)
+    tied_weights_keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        if not isinstance(config, PretrainedConfig):
+            raise ConfigError(f"{type(self).__name__} needs a config object, got {type(config).__name__}; "
+                              f"use {type(self).__name__}.from_pretrained(path) to load a checkpoint")
+        config.validate()  # fields may have been changed since construction
+        super().__init__()
+        self.config = config
+        implementation = getattr(config, "_attn_implementation", None) or "sdpa"
+        if implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ConfigError(f"attn_implementation={implementation!r} is not one of "
+                              f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
+        self.attn_implementation = implementation
+
+    # -- init and tying -----------------------------------------------------------------------------------------
+
+    def _init_weights(self, module: nn.Module) -> None:
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        """Initialise every module not initialised yet (heads wrap a base model that did its own), then tie."""
+        for module in self.modules():
+            if not getattr(module, "_distilkit_initialized", False):
+                self._init_weights(module)
+                module._distilkit_initialized = True
+        self.tie_weights()
+
+    def post_init(self) -> None:
+        if _skip_init:
+            self.tie_weights()
+        else:
+            self.init_weights()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return getattr(self, self.base_model_prefix).get_input_embeddings()
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return None
+
+    def tie_weights(self) -> None:
+        output = self.get_output_embeddings()
+        if output is not None and self.ties_embeddings:
+            output.weight = self.get_input_embeddings().weight
+
+    @property
+    def ties_embeddings(self) -> bool:
+        """Whether the config asks for output embeddings tied to the input ones (the reference's default)."""
+        return getattr(self.config, "tie_word_embeddings", True)
+
+    @property
+    def weights_are_tied(self) -> bool:
+        output = self.get_output_embeddings()
+        return output is not None and output.weight is self.get_input_embeddings().weight
+
+    # -- conveniences -------------------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Count unique parameters (tied weights once)."""
+        embeddings = {id(module.weight) for module in self.modules() if isinstance(module, nn.Embedding)}
+        return sum(parameter.numel() for parameter in self.parameters()
+                   if not (exclude_embeddings and id(parameter) in embeddings))
+
+    def set_attn_implementation(self, implementation: str) -> None:
+        """Switch every attention module between "sdpa" (default) and "eager"."""
+        if implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ConfigError(f"attn_implementation={implementation!r} is not one of "
+                              f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
+        for module in self.modules():
+            if hasattr(module, "attn_implementation"):
+                module.attn_implementation = implementation
+
+    def gradient_checkpointing_enable(self) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = False
+
+    def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
+        """Grow or shrink the vocabulary (e.g. after `tokenizer.add_tokens`); new rows are freshly initialised."""
+        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+            raise ConfigError(f"new_num_tokens={new_num_tokens!r} must be a positive int")
+        old = self.get_input_embeddings()
+        kept = min(old.num_embeddings, new_num_tokens)
+        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
+                           device=old.weight.device, dtype=old.weight.dtype)
+        self._init_weights(new)
+        with torch.no_grad():
+            new.weight[:kept] = old.weight[:kept]
+        getattr(self, self.base_model_prefix, self).set_input_embeddings(new)
+        output = self.get_output_embeddings()
+        if output is not None:
+            bias = torch.zeros(new_num_tokens, dtype=output.bias.dtype, device=output.bias.device)
+            bias[:kept] = output.bias.data[:kept]
+            output.bias = nn.Parameter(bias)
+            output.out_features = new_num_tokens
+            if not self.ties_embeddings:
+                weight = torch.empty(new_num_tokens, output.in_features, dtype=output.weight.dtype)
+                weight.normal_(0.0, self.config.initializer_range)
+                weight[:kept] = output.weight.data[:kept]
+                output.weight = nn.Parameter(weight)
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return new
+
+    # -- saving -------------------------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "50GB",
+                        state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True) -> None:
+        """Write config.json and model.safetensors (sharded with an index above `max_shard_size`)."""
+        if not safe_serialization:
+            raise CheckpointError("distilkit writes safetensors only (pickle files can run code when loaded); "
+                                  "drop safe_serialization=False")
+        directory = Path(save_directory)
+        if directory.is_file():
+            raise CheckpointError(f"save_directory={str(directory)!r} is a file; pass a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.architectures = [type(self).__name__]
+        self.config.dtype = str(self.dtype).removeprefix("torch.")
+        state = dict(self.state_dict() if state_dict is None else state_dict)
+        if self.weights_are_tied:  # the reference leaves the tied copy out of the file
+            for key in self.tied_weights_keys:
+                state.pop(key, None)
+        save_state_dict(state, directory, max_shard_size=max_shard_size)
+        self.config.save_pretrained(directory)
+
+    # -- loading ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, *, attn_implementation: str | None = None,
+                    dtype: Any = None) -> PreTrainedModel:
+        """A freshly initialised model (the reference's `_from_config`)."""
+        if attn_implementation is not None:
+            config = config.copy()
+            config._attn_implementation = attn_implementation
+        model = cls(config)
+        return model.to(resolve_dtype(dtype, config))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *,
+                        config: PretrainedConfig | str | os.PathLike | None = None,
+                        cache_dir: Any = None, revision: str | None = None, local_files_only: bool = False,
+                        token: Any = None, dtype: Any = None, torch_dtype: Any = None,
+                        attn_implementation: str | None = None, allow_pickle: bool = False,
+                        ignore_mismatched_sizes: bool = False, strict: bool = True,
+                        key_mapping: dict[str, str] | None = None, output_loading_info: bool = False,
+                        **config_kwargs: Any):
+        """Load a checkpoint from a directory or a Hub id (through the HF cache).
+
+        Keyword arguments that name config fields override them (`num_labels=10`). Pickle `.bin` checkpoints are
+        refused unless `allow_pickle=True`, which loads them with `torch.load(weights_only=True)` only.
+        `strict=False` lets encoder weights missing from the file be freshly initialised (reported) instead of
+        raising; `ignore_mismatched_sizes=True` does the same for encoder weights of the wrong shape.
+        """
+        hub_kwargs = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
+        if not isinstance(config, PretrainedConfig):
+            source = pretrained_model_name_or_path if config is None else config
+            config, unused = cls.config_class.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs,
+                                                              **config_kwargs)
+            if unused:
+                raise ConfigError(f"{cls.__name__}.from_pretrained got unknown arguments {sorted(unused)}; they are "
+                                  f"neither loading options nor {cls.config_class.__name__} fields")
+        else:
+            config = config.copy()
+            for key, value in config_kwargs.items():
+                setattr(config, key, value)
+            config.validate()
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation
+        target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config)
+
+        files = find_weight_files(pretrained_model_name_or_path, allow_pickle=allow_pickle, **hub_kwargs)
+        state = load_state_dict(files, allow_pickle=allow_pickle)
+        with _no_init():
+            model = cls(config)
+        report = model._load_checkpoint_state(state, key_mapping=key_mapping, strict=strict,
+                                              ignore_mismatched_sizes=ignore_mismatched_sizes,
+                                              source=str(pretrained_model_name_or_path))
+        model = model.to(target_dtype)
+        model.config.name_or_path = str(pretrained_model_name_or_path)
+        model.eval()  # the reference returns loaded models in eval mode
+        if output_loading_info:
+            return model, {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
+                           "mismatched_keys": report.mismatched}
+        return model
+
+    def _load_checkpoint_state(self, state: dict[str, torch.Tensor], *, key_mapping: dict[str, str] | None,
+                               strict: bool, ignore_mismatched_sizes: bool, source: str) -> LoadReport:
+        state = rename_legacy_keys(state)
+        if key_mapping:
+            for pattern, replacement in key_mapping.items():
+                state = {re.sub(pattern, replacement, key): value for key, value in state.items()}
+        state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
+        model_state = self.state_dict()
+        state = self._align_prefix(state, set(model_state))
+
+        tied = self.tied_key_pairs()
+        for output_key, input_key in tied.items():
+            if output_key in state:
+                if input_key in state and not torch.equal(state[output_key], state[input_key]):
+                    logger.warning("%s: %s differs from %s in the checkpoint; the weights are left untied and the "
+                                   "checkpoint's values used", source, output_key, input_key)
+                    self.get_output_embeddings().weight = nn.Parameter(self.get_input_embeddings().weight.clone())
+                    tied = {}
+                else:
+                    del state[output_key]
+        expected = set(model_state) - set(tied)
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - set(model_state))
+        mismatched = [(key, tuple(state[key].shape), tuple(model_state[key].shape))
+                      for key in sorted(expected & set(state)) if state[key].shape != model_state[key].shape]
+
+        encoder = self._is_encoder_key
+        bad_missing = [key for key in missing if encoder(key)]
+        if bad_missing and strict:
+            raise CheckpointError(f"{source}: the checkpoint lacks {len(bad_missing)} encoder weights: "
+                                  f"{', '.join(bad_missing)}. Is it a checkpoint of this architecture? Pass "
+                                  "strict=False to initialise them freshly instead.")
+        bad_shapes = [item for item in mismatched if encoder(item[0])]
+        if bad_shapes and not ignore_mismatched_sizes:
+            details = "; ".join(f"{key}: checkpoint {list(saved)} vs model {list(wanted)}"
+                                for key, saved, wanted in bad_shapes)
+            raise CheckpointError(f"{source}: shape mismatch for {len(bad_shapes)} weights: {details}. Check that "
+                                  "the config matches the checkpoint, or pass ignore_mismatched_sizes=True to "
+                                  "initialise them freshly.")
+
+        fresh = set(missing) | {key for key, _, _ in mismatched}
+        modules = dict(self.named_modules())
+        for key in sorted(fresh):
+            owner = modules[key.rpartition(".")[0]]
+            self._init_weights(owner)
+        loadable = {key: value for key, value in state.items() if key in model_state and key not in fresh}
+        # strict=False: the tied key and the fresh ones are deliberately absent
+        self.load_state_dict(loadable, strict=False)
+        if tied:
+            self.tie_weights()
+
+        report = LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
+        if missing or mismatched:
+            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
+                           "predictions.\n%s", source, report)
+        elif unexpected:
+            logger.info("%s: checkpoint weights not used by %s.\n%s", source, type(self).__name__, report)
+        self.load_report = report
+        return report
+
+    def tied_key_pairs(self) -> dict[str, str]:
+        """Output-embedding key -> input-embedding key, as named in this model's state dict, when tied."""
+        if not (self.ties_embeddings and self.get_output_embeddings() is not None):
+            return {}
+        return dict(self.tied_weights_keys)
+
+    def _align_prefix(self, state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
+        """Add or strip the base-model prefix so base checkpoints load into heads and the reverse."""
+        prefix = f"{self.base_model_prefix}."
+        model_is_head = any(key.startswith(prefix) for key in model_keys)
+        checkpoint_is_head = any(key.startswith(prefix) for key in state)
+        if model_is_head and not checkpoint_is_head:
+            return {(prefix + key if prefix + key in model_keys else key): value for key, value in state.items()}
+        if not model_is_head and checkpoint_is_head:
+            return {key.removeprefix(prefix): value for key, value in state.items()}
+        return state
+
+    def _is_encoder_key(self, key: str) -> bool:
+        prefix = f"{self.base_model_prefix}."
+        model_is_head = hasattr(self, self.base_model_prefix)
+        return key.startswith(prefix) or not model_is_head

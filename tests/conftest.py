@@ -1,0 +1,25 @@
+"""Shared fixtures: tiny configs that build every model class in milliseconds."""
+
+import logging
+
+import pytest
+import torch
+
+TINY = dict(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=40)
+
+
+@pytest.fixture
+def tiny_kwargs():
+    return dict(TINY)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _quiet_reference_logs():
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    yield
