@@ -1,9 +1,9 @@
-"""Weights on disk: safetensors save (sharded, atomic), weight-file discovery, validated loading, load reports.
+"""Weights on disk: safetensors saving (sharded, atomic), finding weight files, validated loading, reports.
 
 Follows the reference layout: `model.safetensors` with metadata {"format": "pt"}, or above `max_shard_size`
-`model-0000i-of-0000N.safetensors` plus `model.safetensors.index.json`; discovery order safetensors, its index,
-`pytorch_model.bin`, its index. Safer than the reference: safetensors headers are validated before any tensor is
-allocated, pickle files are refused unless the caller opts in (and then only `torch.load(weights_only=True)`).
+`model-0000i-of-0000N.safetensors` plus `model.safetensors.index.json`; lookup order safetensors, its index,
+`pytorch_model.bin`, its index. Safer than the reference: safetensors headers are validated before any tensor
+is allocated, and pickle is refused unless the caller opts in (then only via `torch.load(weights_only=True)`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
 
 
 def parse_size(size: int | str) -> int:
-    """Bytes in a size given as an int or a string: `"50GB"` -> 50_000_000_000, `"5GiB"` -> 5 * 2**30, `"10MB"`.
+    """Bytes in a size given as an int or a string: `"50GB"` -> 50_000_000_000, `"5GiB"` -> 5 * 2**30.
 
     As in the reference: KB/MB/GB (and TB) are powers of 1000, KiB/MiB/GiB (and TiB) powers of 1024, and a
     decimal unit ending in a lowercase "b" counts bits (`"8Gb"` -> 1_000_000_000). A bare number is bytes.
@@ -71,13 +71,16 @@ def parse_size(size: int | str) -> int:
     """
     if isinstance(size, int) and not isinstance(size, bool):
         number = size
-    elif isinstance(size, str) and (match := _SIZE_PATTERN.fullmatch(size)) and match[2].lower() in _SIZE_UNITS:
-        number = Fraction(match[1]) * _SIZE_UNITS[match[2].lower()]
-        if match[2].endswith("b") and not match[2].lower().endswith("ib"):
+    elif (
+        isinstance(size, str) and (match := _SIZE_PATTERN.fullmatch(size)) and match[2].lower() in _SIZE_UNITS
+    ):
+        unit = match[2]
+        number = Fraction(match[1]) * _SIZE_UNITS[unit.lower()]
+        if unit.endswith("b") and not unit.lower().endswith("ib"):
             number /= 8
     else:
         raise InputError(
-            f"Cannot read the size {size!r}: give a positive int of bytes or a string such as '50GB', '10MB', '5GiB'."
+            f"Cannot read the size {size!r}: give a positive int of bytes or a string like '50GB' or '5GiB'."
         )
     if number < 1 or number != int(number):
         raise InputError(f"The size {size!r} must be a positive whole number of bytes.")
@@ -95,10 +98,11 @@ def save_state_dict(
     """Write `state_dict` as safetensors into `directory`; return the files written (weights, then the index).
 
     One file `weights_name` when it fits in `max_shard_size`, else shards `model-0000i-of-0000N.safetensors`
-    (greedy, in key order, a tensor larger than the limit alone in its shard) plus `<weights_name>.index.json`.
-    Tensors must not share memory: store tied weights once (the caller deduplicates). Every file is written to a
-    temporary file in `directory` and moved into place only after all were written, so a failure leaves the
-    previous checkpoint intact; weight files of an earlier save that the new one does not use are then removed.
+    (greedy in key order; a tensor over the limit gets a shard of its own) plus `<weights_name>.index.json`.
+    Tensors must not share memory: store tied weights once (the caller deduplicates). Each file is written to
+    a temporary file in `directory` and moved into place only once all were written, so a failure leaves the
+    previous checkpoint intact; weight files of an earlier save that the new one does not use are then
+    removed.
     """
     limit = parse_size(max_shard_size)
     if not re.fullmatch(r"[\w.-]+\.safetensors", weights_name):
@@ -150,8 +154,18 @@ def save_state_dict(
         raise
 
     # The index goes last, so a reader never sees an index whose shards are not all in place.
-    for temporary, final in staged:
-        os.replace(temporary, final)
+    mode = _default_file_mode()
+    for number, (temporary, final) in enumerate(staged):
+        try:
+            os.chmod(temporary, mode)
+            os.replace(temporary, final)
+        except OSError as error:
+            for leftover, _ in staged[number:]:
+                leftover.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"Could not move '{final.name}' into place in '{directory}' ({error}); "
+                "the save is incomplete, save again."
+            ) from error
     written = [final for _, final in staged]
     _remove_stale_weights(directory, stem, keep={path.name for path in written})
     return written
@@ -168,9 +182,9 @@ def find_weight_files(
 ) -> list[Path]:
     """The weight files of a local model directory or Hub id, in the reference's order of preference.
 
-    `model.safetensors`, else the shards listed by `model.safetensors.index.json`, else `pytorch_model.bin` or the
-    shards of `pytorch_model.bin.index.json`. Pickle files are refused unless `allow_pickle=True` (see
-    `load_state_dict`); a safetensors file, when present, is always preferred. Nothing found -> `CheckpointError`.
+    `model.safetensors`, else the shards listed by `model.safetensors.index.json`, else `pytorch_model.bin`
+    or the shards of `pytorch_model.bin.index.json`. Pickle files are refused unless `allow_pickle=True` (see
+    `load_state_dict`); safetensors, when present, always win. Nothing found -> `CheckpointError`.
     """
     options = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
     single = resolve_file(name_or_path, SAFE_WEIGHTS_NAME, required=False, **options)
@@ -202,9 +216,10 @@ def find_weight_files(
             "Pass a directory written by save_pretrained (or a complete copy of the model's files)."
         )
     raise CheckpointError(
-        f"No weights found for the Hub model '{name}': looked for {looked_for} on the Hub or, offline, in the HF "
-        f"cache '{os.path.abspath(hub_cache_dir(cache_dir))}'. If the model was only partly downloaded, download "
-        "it completely on a machine with Hub access, or pass a local directory that holds its weights."
+        f"No weights found for the Hub model '{name}': looked for {looked_for} on the Hub or, offline, in "
+        f"the HF cache '{os.path.abspath(hub_cache_dir(cache_dir))}'. If the model was only partly "
+        "downloaded, download it completely on a machine with Hub access, or pass a local directory that "
+        "holds its weights."
     )
 
 
@@ -212,9 +227,10 @@ def load_state_dict(files: list[Path], *, allow_pickle: bool = False) -> dict[st
     """Read weight files (as returned by `find_weight_files`) into one CPU state dict.
 
     Each safetensors file is validated first (header size and JSON, dtypes, shapes against byte spans, offsets
-    contiguous and inside the file) so a corrupt, truncated or hostile file raises `CheckpointError` naming the file
-    and the cause before any tensor is allocated. `.bin` files need `allow_pickle=True` and are read only with
-    `torch.load(weights_only=True)`; a file that this refuses is never retried unsafely. A key in two files is an error.
+    contiguous and inside the file), so a corrupt, truncated or hostile file raises `CheckpointError` naming
+    the file and the cause before any tensor is allocated. `.bin` files need `allow_pickle=True` and are read
+    only with `torch.load(weights_only=True)`; a file it refuses is never retried unsafely. A key stored in
+    two files is an error.
     """
     merged: dict[str, torch.Tensor] = {}
     origin: dict[str, Path] = {}
@@ -244,10 +260,10 @@ def load_state_dict(files: list[Path], *, allow_pickle: bool = False) -> dict[st
 
 
 def rename_legacy_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename old-style `*.gamma` / `*.beta` keys (TF-era LayerNorm names) to `*.weight` / `*.bias`, order kept.
+    """Rename old `*.gamma` / `*.beta` keys (TF-era LayerNorm names) to `*.weight` / `*.bias`, order kept.
 
-    `{"embeddings.LayerNorm.gamma": t}` -> `{"embeddings.LayerNorm.weight": t}`. A file holding both spellings of
-    one key is ambiguous and raises `CheckpointError` rather than silently dropping one of them.
+    `{"embeddings.LayerNorm.gamma": t}` -> `{"embeddings.LayerNorm.weight": t}`. A file holding both spellings
+    of one key is ambiguous and raises `CheckpointError` rather than silently dropping one of them.
     """
     renamed: dict[str, torch.Tensor] = {}
     for key, tensor in state_dict.items():
@@ -268,9 +284,9 @@ def rename_legacy_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
 class LoadReport:
     """What did not match when a checkpoint was loaded into a model.
 
-    `missing`: model weights absent from the checkpoint (freshly initialised); `unexpected`: checkpoint weights the
-    model has no place for (ignored); `mismatched`: (key, checkpoint shape, model shape) for weights of the wrong shape.
-    `str(report)` renders a table like the reference's "LOAD REPORT".
+    `missing`: model weights absent from the checkpoint (freshly initialised); `unexpected`: checkpoint
+    weights the model has no place for (ignored); `mismatched`: (key, checkpoint shape, model shape) for
+    weights of the wrong shape. `str(report)` renders a table like the reference's "LOAD REPORT".
     """
 
     missing: list[str] = field(default_factory=list)
@@ -303,7 +319,7 @@ class LoadReport:
         ]
         notes = {
             "MISSING": "not in the checkpoint; freshly initialised, so train before trusting them.",
-            "UNEXPECTED": "in the checkpoint but not in this model (fine when loading another task's checkpoint).",
+            "UNEXPECTED": "in the checkpoint, not in this model (fine when loading another task's weights).",
             "MISMATCH": "the checkpoint's shape differs from the model's.",
         }
         present = {row[1] for row in rows}
@@ -351,8 +367,8 @@ def _prepare_for_saving(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
         for (_, previous_end, previous_key), (start, _, key) in pairwise(ranges):
             if start < previous_end:
                 raise InputError(
-                    f"The tensors '{previous_key}' and '{key}' share memory (tied weights?). Save one of them only "
-                    "and tie them again after loading; safetensors stores every key as separate data."
+                    f"The tensors '{previous_key}' and '{key}' share memory (tied weights?). Save one of "
+                    "them only and tie them again after loading: safetensors stores each key separately."
                 )
     return {key: tensor.detach().to("cpu").contiguous() for key, tensor in state_dict.items()}
 
@@ -376,8 +392,15 @@ def _temporary_path(directory: Path, name: str) -> Path:
     return Path(path)
 
 
+def _default_file_mode() -> int:
+    """0o666 minus the umask: the mode a plainly created file gets (mkstemp's files are owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _fsync(path: Path) -> None:
-    """Flush a file to disk before it is renamed into place, so a crash cannot leave a renamed but empty file."""
+    """Flush a file to disk before it is renamed into place, so a crash cannot leave a renamed empty file."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -394,7 +417,7 @@ def _remove_stale_weights(directory: Path, stem: str, keep: set[str]) -> None:
 
 
 def _shards_from_index(index_path: Path, suffix: str) -> list[str]:
-    """Shard file names listed by an index file, in sorted order; names are checked by `resolve_file` later."""
+    """Shard file names listed by an index file, sorted; `resolve_file` checks each name later."""
     if index_path.stat().st_size > _MAX_INDEX_BYTES:
         raise CheckpointError(
             f"'{index_path}' is larger than {_MAX_INDEX_BYTES} bytes; it is not a weight index."
@@ -418,10 +441,10 @@ def _shards_from_index(index_path: Path, suffix: str) -> list[str]:
 
 def _pickle_refusal(path: Path) -> str:
     return (
-        f"Refusing to load '{path}': it is a pickle file, and unpickling can run arbitrary code, so distilkit loads "
-        "only safetensors by default (no model.safetensors was found beside it). If you trust this file, pass "
-        "allow_pickle=True: it is then read with torch.load(weights_only=True), which accepts only tensors and plain "
-        "containers. Better still, convert it once to safetensors with save_pretrained."
+        f"Refusing to load '{path}': pickle weight files can run arbitrary code when loaded, so distilkit "
+        "reads only safetensors unless told otherwise. If you trust this file, pass allow_pickle=True: it is "
+        "then read with torch.load(weights_only=True), which accepts only tensors and plain containers. "
+        "Better still, convert it once to safetensors (load it that way, then save_pretrained)."
     )
 
 
@@ -434,10 +457,11 @@ def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0]
         raise CheckpointError(
-            f"torch.load(weights_only=True) refused '{path}' ({type(error).__name__}: {str(error).splitlines()[0]}). "
-            "The file needs more than tensors and plain containers, so it is not loaded; distilkit never retries "
-            "unsafely. Convert it with the software that wrote it, to safetensors."
+            f"torch.load(weights_only=True) refused '{path}' ({type(error).__name__}: {first_line}). The "
+            "file needs more than tensors and plain containers, so it is not loaded; distilkit never "
+            "retries unsafely. Convert it to safetensors with the software that wrote it."
         ) from None
     if not isinstance(loaded, Mapping) or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
@@ -447,7 +471,7 @@ def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _validate_safetensors(path: Path) -> None:
-    """Check the whole layout of a safetensors file from its header alone; raise CheckpointError on any flaw."""
+    """Check the whole layout of a safetensors file from its header alone; CheckpointError on any flaw."""
 
     def fail(cause: str) -> CheckpointError:
         return CheckpointError(f"'{path}' is not a valid safetensors file: {cause}.")
@@ -522,8 +546,8 @@ def _validate_safetensors(path: Path) -> None:
             numel *= size  # Python ints: a hostile shape cannot overflow, it just fails the check below
         if numel * _DTYPE_BYTES[dtype] != offsets[1] - offsets[0]:
             raise fail(
-                f"'{key}' has shape {shape} of {dtype} ({numel * _DTYPE_BYTES[dtype]} bytes) but data_offsets "
-                f"{offsets} span {offsets[1] - offsets[0]} bytes"
+                f"'{key}' has shape {shape} of {dtype} ({numel * _DTYPE_BYTES[dtype]} bytes) but "
+                f"data_offsets {offsets} span {offsets[1] - offsets[0]} bytes"
             )
         if offsets[1] > data_size:
             raise fail(

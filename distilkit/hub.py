@@ -1,9 +1,9 @@
 """Turn a "name or path" into local files: a local directory, the Hugging Face cache, or a Hub download.
 
-Follows the reference's resolution: an existing local directory wins; anything else is a Hub id resolved through
-`huggingface_hub.hf_hub_download` (cache first, `local_files_only` / `HF_HUB_OFFLINE` honoured). Every failure is
-a `CheckpointError` that names the id or directory, the file looked for, where it was looked for, and the fix.
-File names are checked so that nothing resolves outside the model directory (`..`, absolute paths, symlinks).
+Follows the reference: an existing local directory wins; anything else is a Hub id resolved through
+`huggingface_hub.hf_hub_download` (cache first; `local_files_only` / `HF_HUB_OFFLINE` honoured). Every failure
+is a `CheckpointError` naming the id or directory, the file, where it was looked for, and the fix. File names
+are checked so that nothing resolves outside the model directory (`..`, absolute paths, symlinks).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def is_local(name_or_path: str | os.PathLike) -> bool:
 
 
 def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The HF cache directory used for Hub ids: `cache_dir`, else `HF_HUB_CACHE`, else `HF_HOME/hub`, else the default.
+    """The HF cache for Hub ids: `cache_dir`, else `HF_HUB_CACHE`, else `HF_HOME/hub`, else the default.
 
-    Read at call time (huggingface_hub reads its environment once, at import), so a changed environment counts.
+    Read at call time (huggingface_hub reads its environment once, at import), so later changes count.
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
@@ -66,10 +66,11 @@ def resolve_file(
 ) -> Path | None:
     """Return the local path of `filename` inside the model `name_or_path`.
 
-    `name_or_path` is an existing local directory (then `cache_dir`, `revision` and `token` are unused) or a Hub id
-    (`"name"` or `"owner/name"`). With `required=False` a file that the model does not have gives None; a Hub model
-    that cannot be reached and is not cached is an error either way, so "absent" is never confused with "unknown".
-    Offline (`local_files_only=True` or `HF_HUB_OFFLINE=1`) a cached snapshot is taken as the model's file list.
+    `name_or_path` is an existing local directory (`cache_dir`, `revision`, `token` then unused) or a Hub id
+    (`"name"` or `"owner/name"`). With `required=False` a file the model does not have gives None, but a Hub
+    model that is neither reachable nor cached is an error either way: "absent" is never confused with
+    "unknown". When the Hub is not asked (`local_files_only=True`, `HF_HUB_OFFLINE=1`) or does not answer, the
+    cached snapshot of that revision is taken as the model's list of files.
 
     >>> resolve_file("/models/tiny", "config.json")        # doctest: +SKIP
     PosixPath('/models/tiny/config.json')
@@ -99,8 +100,8 @@ def resolve_repo_files(
 ) -> dict[str, Path]:
     """Resolve several files of one model; the result maps each found filename to its path.
 
-    With `required=True` every file must exist (else `CheckpointError`); with `required=False` absent files are
-    left out of the result.
+    With `required=True` every file must exist (else `CheckpointError`); with `required=False` absent files
+    are left out of the result.
     """
     found = {}
     for filename in filenames:
@@ -122,7 +123,8 @@ def _as_str(name_or_path: str | os.PathLike) -> str:
     if isinstance(name_or_path, (str, os.PathLike)):
         return os.fspath(name_or_path)
     raise InputError(
-        f"Expected a model name or a path (str or os.PathLike), got {type(name_or_path).__name__}: {name_or_path!r}."
+        "Expected a model name or a path (str or os.PathLike), "
+        f"got {type(name_or_path).__name__}: {name_or_path!r}."
     )
 
 
@@ -148,7 +150,8 @@ def _resolve_local(directory: Path, filename: str, required: bool) -> Path | Non
     if not candidate.is_file():
         if candidate.is_symlink():
             raise CheckpointError(
-                f"'{candidate}' is a dangling symlink (target missing). Re-copy the model files into '{directory}'."
+                f"'{candidate}' is a dangling symlink (its target is missing). "
+                f"Copy the model files into '{directory}' again."
             )
         if required:
             raise CheckpointError(
@@ -158,12 +161,12 @@ def _resolve_local(directory: Path, filename: str, required: bool) -> Path | Non
         return None
     target = candidate.resolve()
     allowed = [directory.resolve()]
-    # A snapshot directory of the HF cache holds symlinks into the repo's blobs/ folder: that is its own storage.
+    # A snapshot folder of the HF cache links into its repo's blobs/ folder: the cache's own storage.
     if directory.resolve().parent.name == "snapshots":
         allowed.append(directory.resolve().parent.parent / "blobs")
     if not any(target.is_relative_to(root) for root in allowed):
         raise CheckpointError(
-            f"Refusing '{candidate}': it is a symlink to '{target}', outside the model directory '{directory}'. "
+            f"Refusing '{candidate}': it links to '{target}', outside the model directory '{directory}'. "
             "Copy the real file into the directory instead of linking to it."
         )
     return candidate
@@ -192,7 +195,7 @@ def _offline_by_environment() -> bool:
 
 
 def _snapshot_is_cached(cache: Path, repo_id: str, revision: str) -> bool:
-    """Whether the cache holds a snapshot of `repo_id` at `revision` (a branch/tag via refs/, or a commit hash)."""
+    """Whether the cache holds a snapshot of `repo_id` at `revision` (a branch or tag, or a commit hash)."""
     repo_folder = cache / ("models--" + repo_id.replace("/", "--"))
     commit = revision
     if not _COMMIT_HASH.fullmatch(revision):
@@ -223,8 +226,8 @@ def _resolve_from_hub(
             )
         )
     except LocalEntryNotFoundError as error:
-        # Not in the cache, and the Hub was not asked (offline) or did not answer: the cached snapshot, when there
-        # is one, is the best list of the model's files we have; with no snapshot at all nothing is known.
+        # Not cached, and the Hub was not asked (offline) or did not answer: a cached snapshot, when there is
+        # one, is the best list of the model's files we have; with no snapshot at all nothing is known.
         known_absent = try_to_load_from_cache(repo_id, filename, cache_dir=cache, revision=revision)
         snapshot_cached = _snapshot_is_cached(cache, repo_id, revision)
         if not required and (
@@ -243,9 +246,9 @@ def _resolve_from_hub(
         raise CheckpointError(
             f"Cannot find '{filename}' of the {where} in the HF cache '{os.path.abspath(cache)}': {found}, "
             f"and {why}. "
-            f"Fix: download the model on a machine with Hub access (`hf download {repo_id}`) and copy its cache "
-            "folder into that cache (or point HF_HUB_CACHE / cache_dir at a cache that has it), or pass a local "
-            f"directory that holds '{filename}'."
+            f"Fix: download the model on a machine with Hub access (`hf download {repo_id}`) and copy its "
+            "cache folder into that cache (or point HF_HUB_CACHE / cache_dir at a cache that has it), "
+            f"or pass a local directory that holds '{filename}'."
         ) from None
     except EntryNotFoundError:
         # The Hub answered: this repo (at this revision) has no such file.
@@ -254,12 +257,13 @@ def _resolve_from_hub(
         raise CheckpointError(f"The {where} has no file '{filename}'.") from None
     except GatedRepoError as error:
         raise CheckpointError(
-            f"The {where} is gated: accept its terms on the Hub and pass a token with access ({_cause(error)})."
+            f"The {where} is gated: accept its terms on the Hub and pass a token with access "
+            f"({_cause(error)})."
         ) from None
     except RepositoryNotFoundError as error:
         raise CheckpointError(
-            f"The {where} does not exist or is private ({_cause(error)}). Check the id, pass `token=` for a private "
-            "model, or pass a local directory."
+            f"The {where} does not exist or is private ({_cause(error)}). Check the id, pass `token=` for a "
+            "private model, or pass a local directory."
         ) from None
     except RevisionNotFoundError as error:
         raise CheckpointError(f"The {where} has no revision '{revision}' ({_cause(error)}).") from None

@@ -1,0 +1,239 @@
+"""The `distilkit` command: run a pipeline, inspect or convert a model, fine-tune a classifier, manage defaults.
+
+    distilkit run sentiment-analysis "I loved it" "Dull and far too long"
+    distilkit inspect path/to/model
+    distilkit convert bert_dir distilbert_dir
+    distilkit train --data reviews.csv --output my-model
+    distilkit models list | build NAME | path NAME
+
+Usage errors exit with code 2 and a one-line message; other failures exit with 1 and a one-line message. Pass
+`--debug` (before the sub-command) to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import DistilkitError
+
+
+class UsageError(DistilkitError):
+    """A command-line mistake: exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of printing the whole usage text."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="distilkit", description="DistilBERT-family models: pipelines, inspection, conversion, "
+                                                  "fine-tuning and offline default models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="run a pipeline task on texts")
+    run.add_argument("task", help="e.g. sentiment-analysis, ner, fill-mask, feature-extraction, "
+                                  "zero-shot-classification, question-answering")
+    run.add_argument("texts", nargs="*", help="input texts; '-' or none reads lines from stdin")
+    run.add_argument("--file", type=Path, help="read one input per line from this file")
+    run.add_argument("--model", help="model directory or Hub id (default: the task's embedded default model)")
+    run.add_argument("--batch-size", type=int, default=8)
+    run.add_argument("--top-k", type=int, help="results per input, for tasks that rank")
+    run.add_argument("--labels", help="comma-separated candidate labels (zero-shot-classification)")
+    run.add_argument("--context", help="the context to answer from (question-answering)")
+    run.add_argument("--json", action="store_true", help="one JSON document per input on stdout")
+
+    inspect = commands.add_parser("inspect", help="show a model's module tree, parameter counts and config")
+    inspect.add_argument("model", help="model directory or Hub id")
+    inspect.add_argument("--json", action="store_true", help="parameter counts and config as JSON")
+
+    convert = commands.add_parser("convert", help="convert a BERT checkpoint into a DistilBERT one")
+    convert.add_argument("source", type=Path)
+    convert.add_argument("output", type=Path)
+    convert.add_argument("--allow-pickle", action="store_true")
+
+    train = commands.add_parser("train", help="fine-tune a text classifier from a CSV or JSONL file")
+    train.add_argument("--data", type=Path, required=True, help="CSV or JSONL with text and label columns")
+    train.add_argument("--output", type=Path, required=True, help="directory for the trained model")
+    train.add_argument("--model", help="base model directory (default: the embedded pretrained encoder)")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--learning-rate", type=float, default=5e-5)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--text-column", default="text")
+    train.add_argument("--label-column", default="label")
+    train.add_argument("--seed", type=int, default=42)
+
+    models = commands.add_parser("models", help="list, build or locate the embedded default models")
+    actions = models.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    actions.required = True
+    actions.add_parser("list", help="the default models and whether each is built")
+    build = actions.add_parser("build", help="build a default model now (normally done on first use)")
+    build.add_argument("name")
+    build.add_argument("--force", action="store_true", help="rebuild even if a valid copy is cached")
+    where = actions.add_parser("path", help="print where a default model is cached")
+    where.add_argument("name")
+    return parser
+
+
+def read_inputs(texts: list[str], file: Path | None) -> list[str]:
+    if file is not None:
+        if texts:
+            raise UsageError("give texts as arguments or --file, not both")
+        try:
+            return [line.rstrip("\n") for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as error:
+            raise UsageError(f"cannot read --file {str(file)!r}: {error.strerror or error}") from error
+        except UnicodeDecodeError as error:
+            raise UsageError(f"--file {str(file)!r} is not UTF-8 text") from error
+    if not texts or texts == ["-"]:
+        if sys.stdin.isatty():
+            raise UsageError("no input: pass texts as arguments, --file FILE, or lines on stdin")
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return texts
+
+
+def command_run(arguments: argparse.Namespace) -> None:
+    inputs = read_inputs(arguments.texts, arguments.file)
+    if arguments.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {arguments.batch_size}")
+    from .pipelines import pipeline
+
+    runner = pipeline(arguments.task, model=arguments.model, batch_size=arguments.batch_size)
+    options: dict[str, Any] = {}
+    if arguments.top_k is not None:
+        options["top_k"] = arguments.top_k
+    if runner.task == "zero-shot-classification":
+        if not arguments.labels:
+            raise UsageError("zero-shot-classification needs --labels 'a,b,c'")
+        options["candidate_labels"] = [label.strip() for label in arguments.labels.split(",") if label.strip()]
+    if runner.task == "question-answering":
+        if not arguments.context:
+            raise UsageError("question-answering needs --context TEXT (the inputs are the questions)")
+        results = [runner(question=question, context=arguments.context, **options) for question in inputs]
+    else:
+        results = runner(inputs, **options)
+    for text, result in zip(inputs, results, strict=True):
+        print_result(text, result, as_json=arguments.json)
+
+
+def print_result(text: str, result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"input": text, "output": to_plain(result)}, ensure_ascii=False))
+        return
+    print(text)
+    for row in result if isinstance(result, list) else [result]:
+        if isinstance(row, dict):
+            cells = [f"{key}={format_value(value)}" for key, value in row.items() if key != "sequence"]
+            print("  " + "  ".join(cells))
+        else:
+            print(f"  {format_value(row)}")
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list) and len(value) > 8:
+        return f"[{len(value)} values]"
+    return str(to_plain(value))
+
+
+def to_plain(value: Any) -> Any:
+    """Numpy scalars/arrays and tensors -> plain JSON-able Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    return value
+
+
+def command_inspect(arguments: argparse.Namespace) -> None:
+    from .inspection import describe_model
+
+    report = describe_model(arguments.model)
+    if arguments.json:
+        print(json.dumps({key: report[key] for key in ("class", "parameters", "config")}, indent=2))
+        return
+    print(report["tree"])
+    print()
+    width = max(len(name) for name in report["parameters"])
+    for name, count in report["parameters"].items():
+        print(f"{name:<{width}}  {count:>13,}")
+    print()
+    print(json.dumps(report["config"], indent=2, sort_keys=True))
+
+
+def command_convert(arguments: argparse.Namespace) -> None:
+    from .convert import convert
+
+    if not arguments.source.is_dir():
+        raise UsageError(f"source {str(arguments.source)!r} is not a directory")
+    convert(arguments.source, arguments.output, allow_pickle=arguments.allow_pickle)
+    print(arguments.output)
+
+
+def command_train(arguments: argparse.Namespace) -> None:
+    from .training import train
+
+    if not arguments.data.is_file():
+        raise UsageError(f"--data {str(arguments.data)!r} is not a file")
+    output = train(data=arguments.data, output_dir=arguments.output, model=arguments.model,
+                   epochs=arguments.epochs, learning_rate=arguments.learning_rate,
+                   batch_size=arguments.batch_size, text_column=arguments.text_column,
+                   label_column=arguments.label_column, seed=arguments.seed)
+    print(output)
+
+
+def command_models(arguments: argparse.Namespace) -> None:
+    from .models import registry
+
+    if arguments.action == "list":
+        for name, recipe in registry.RECIPES.items():
+            state = "built" if registry.is_built(name) else "not built"
+            print(f"{name:<12} {state:<10} {recipe.summary}")
+        return
+    if arguments.name not in registry.RECIPES:
+        raise UsageError(f"unknown default model {arguments.name!r}; choose from {', '.join(registry.RECIPES)}")
+    if arguments.action == "build":
+        print(registry.build(arguments.name, force=arguments.force))
+    else:
+        print(registry.model_dir(arguments.name))
+
+
+COMMANDS = {"run": command_run, "inspect": command_inspect, "convert": command_convert, "train": command_train,
+            "models": command_models}
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        arguments = build_parser().parse_args(argv)
+        COMMANDS[arguments.command](arguments)
+    except UsageError as error:
+        if debug:
+            raise
+        print(f"distilkit: error: {error}", file=sys.stderr)
+        return 2
+    except (DistilkitError, OSError) as error:
+        if debug:
+            raise
+        print(f"distilkit: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
