@@ -196,14 +196,15 @@ def command_train(arguments: argparse.Namespace) -> None:
 
 def command_models(arguments: argparse.Namespace) -> None:
     from .models import registry
+    from .models.recipes import RECIPES
 
     if arguments.action == "list":
-        for name, recipe in registry.RECIPES.items():
+        for name, recipe in RECIPES.items():
             state = "built" if registry.is_built(name) else "not built"
             print(f"{name:<12} {state:<10} {recipe.summary}")
         return
-    if arguments.name not in registry.RECIPES:
-        raise UsageError(f"unknown default model {arguments.name!r}; choose from {', '.join(registry.RECIPES)}")
+    if arguments.name not in RECIPES:
+        raise UsageError(f"unknown default model {arguments.name!r}; choose from {', '.join(RECIPES)}")
     if arguments.action == "build":
         print(registry.build(arguments.name, force=arguments.force))
     else:

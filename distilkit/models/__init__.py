@@ -1,0 +1,1 @@
+"""Embedded default models: how each is built from packaged registry assets, and where it is cached."""

@@ -1,0 +1,121 @@
+"""The embedded default models: where each is cached, whether a cached copy is sound, and building one.
+
+A default model is built once from packaged assets by its recipe (`recipes.py`), into a temporary folder that is
+renamed into `models_root()/<name>` only when complete. Every built folder carries `manifest.json` with the SHA-256
+of each file; a copy whose files do not match (a crash, a disk error, a hand edit) is detected and rebuilt.
+`models_root()` is `$DISTILKIT_MODELS` if set, else `~/.cache/distilkit/models`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DistilkitError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    minutes: int  # rough build time on a 2-core machine, shown before a build starts
+    build: Callable[[Path], dict]  # writes the model into a folder; returns facts for the manifest
+
+
+def models_root() -> Path:
+    configured = os.environ.get("DISTILKIT_MODELS")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "distilkit" / "models"
+
+
+def model_dir(name: str) -> Path:
+    recipe(name)
+    return models_root() / name
+
+
+def recipe(name: str) -> Recipe:
+    from .recipes import RECIPES
+
+    if name not in RECIPES:
+        raise DistilkitError(f"unknown default model {name!r}; choose from {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, facts: dict) -> None:
+    files = {path.relative_to(folder).as_posix(): file_digest(path)
+             for path in sorted(folder.rglob("*")) if path.is_file() and path.name != MANIFEST}
+    manifest = {"files": files, **facts}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def problems(folder: Path) -> list[str]:
+    """What is wrong with a cached model folder (empty when it is sound)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{folder / MANIFEST} is missing or unreadable"]
+    found = []
+    for relative, digest in files.items():
+        path = folder / relative
+        if not path.is_file():
+            found.append(f"{relative} is missing")
+        elif file_digest(path) != digest:
+            found.append(f"{relative} does not match its recorded SHA-256")
+    return found
+
+
+def is_built(name: str) -> bool:
+    folder = model_dir(name)
+    return folder.is_dir() and not problems(folder)
+
+
+def build(name: str, force: bool = False) -> Path:
+    """Build the default model `name` (unless a sound copy is cached) and return its folder."""
+    target = model_dir(name)
+    if target.is_dir() and not force:
+        found = problems(target)
+        if not found:
+            return target
+        print(f"[distilkit] the cached default model {name!r} is damaged ({'; '.join(found[:3])}); rebuilding it",
+              file=sys.stderr)
+    chosen = recipe(name)
+    print(f"[distilkit] building the default model {name!r} ({chosen.summary}). This happens once and takes about "
+          f"{chosen.minutes} min on 2 cores; it is cached in {target}.", file=sys.stderr, flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    started = time.monotonic()
+    try:
+        facts = chosen.build(staging)
+        facts["build_seconds"] = round(time.monotonic() - started, 1)
+        write_manifest(staging, facts)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    print(f"[distilkit] built {name!r} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return target
+
+
+def ensure(name: str) -> Path:
+    """The folder of a sound copy of default model `name`, building it on first use."""
+    return build(name, force=False)
