@@ -23,6 +23,10 @@ _EXPORTS = {
         "AutoModelForMultipleChoice", "AutoTokenizer",
     ],
     "tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast", "BatchEncoding"],
+    "processors": [
+        "ViTImageProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2CTCTokenizer", "Wav2Vec2Processor",
+        "AutoImageProcessor", "AutoFeatureExtractor", "AutoProcessor",
+    ],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
