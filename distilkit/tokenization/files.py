@@ -1,0 +1,269 @@
+"""Reading and writing tokenizer files: vocab.txt, tokenizer.json, tokenizer_config.json and their legacy companions.
+
+Follows the reference's file formats (spec section 5.1): a directory holding only `vocab.txt` loads, and so does
+one holding `tokenizer.json` (of which, as in the reference, the vocabulary and the added tokens are used and the
+rest of the pipeline is rebuilt from the class). One deliberate difference: when tokenizer_config.json does not
+set `do_lower_case`/`strip_accents`, tokenizer.json's BertNormalizer flags are used, so a cased tokenizer.json on
+its own stays cased (the reference lowercases it). Every malformed file raises `TokenizerError` naming the file.
+Writes are atomic: a temporary file in the same folder, then `os.replace`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distilkit.errors import TokenizerError
+
+# Keys of tokenizer_config.json / special_tokens_map.json that map onto constructor arguments.
+SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+CONFIG_KEYS = (
+    "do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "padding_side",
+    "truncation_side", "clean_up_tokenization_spaces", "split_special_tokens", "never_split",
+) + SPECIAL_TOKEN_NAMES
+
+
+@dataclass(frozen=True)
+class AddedToken:
+    """A token matched in the text before the WordPiece model runs (the reference's `tokenizers.AddedToken`).
+
+    `normalized=False` tokens are matched in the raw text (special tokens: `[SEP]` but not `[sep]`);
+    `normalized=True` ones in the lowercased, accent-stripped text. `single_word` demands word boundaries around
+    the match; `lstrip`/`rstrip` swallow the whitespace on that side into the token.
+    """
+
+    content: str
+    single_word: bool = False
+    lstrip: bool = False
+    rstrip: bool = False
+    normalized: bool = True
+    special: bool = False
+
+    def __str__(self) -> str:
+        return self.content
+
+    def to_json(self, token_id: int) -> dict[str, Any]:
+        return {
+            "id": token_id, "content": self.content, "single_word": self.single_word, "lstrip": self.lstrip,
+            "rstrip": self.rstrip, "normalized": self.normalized, "special": self.special,
+        }
+
+
+@dataclass
+class TokenizerFiles:
+    """What a tokenizer directory holds, already validated: the vocabulary, added tokens and settings."""
+
+    vocab: dict[str, int]
+    added_tokens: list[tuple[int, AddedToken]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # constructor keyword arguments
+    model: dict[str, Any] = field(default_factory=dict)  # unk_token / continuing_subword_prefix / max chars
+
+
+def read_vocab_txt(path: str | os.PathLike) -> dict[str, int]:
+    """One token per line, the line number is the id: ``"[PAD]\\n[unused0]\\n..." -> {"[PAD]": 0, "[unused0]": 1}``."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise TokenizerError(f"cannot read the vocabulary file {path}: {error}") from error
+    except UnicodeDecodeError as error:
+        raise TokenizerError(f"vocabulary file {path} is not UTF-8 text ({error}).") from error
+    # Only the line break goes: a token may legitimately hold other characters (the reference keeps them too).
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    vocab: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        token = line[:-1] if line.endswith("\r") else line
+        if token in vocab:
+            raise TokenizerError(
+                f"vocabulary file {path} lists the token {token!r} twice (lines {vocab[token] + 1} and {index + 1}); "
+                "each line must hold a distinct token."
+            )
+        vocab[token] = index
+    if not vocab:
+        raise TokenizerError(f"vocabulary file {path} is empty; expected one token per line.")
+    return vocab
+
+
+def validate_vocab(vocab: Any, source: str) -> dict[str, int]:
+    """A vocabulary maps distinct string tokens to distinct non-negative integer ids."""
+    if not isinstance(vocab, dict) or not vocab:
+        raise TokenizerError(f"{source}: the vocabulary must be a non-empty mapping of token -> id, got {_describe(vocab)}.")
+    seen: dict[int, str] = {}
+    for token, token_id in vocab.items():
+        if not isinstance(token, str) or isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
+            raise TokenizerError(
+                f"{source}: vocabulary entry {token!r}: {token_id!r} is invalid; tokens are strings and ids "
+                "non-negative integers."
+            )
+        if token_id in seen:
+            raise TokenizerError(f"{source}: tokens {seen[token_id]!r} and {token!r} share the id {token_id}.")
+        seen[token_id] = token
+    return dict(vocab)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise TokenizerError(f"cannot read {path}: {error}") from error
+    except UnicodeDecodeError as error:
+        raise TokenizerError(f"{path} is not UTF-8 text ({error}).") from error
+    except json.JSONDecodeError as error:
+        raise TokenizerError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.") from error
+
+
+def read_tokenizer_json(path: str | os.PathLike) -> TokenizerFiles:
+    """The vocabulary, WordPiece settings, added tokens and normaliser flags of a `tokenizers` JSON file.
+
+    Only a WordPiece model is accepted. The normaliser, pre-tokeniser, post-processor and decoder are rebuilt from
+    the DistilBERT class, as the reference does; anything else found there is reported with a warning and never
+    compiled (so an untrusted `Split` regex in the file cannot run).
+    """
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise TokenizerError(f"{path} has no 'model' object; is it a `tokenizers` tokenizer.json file?")
+    model = data["model"]
+    if model.get("type", "WordPiece") != "WordPiece":
+        raise TokenizerError(
+            f"{path} holds a {model.get('type')!r} model; the DistilBERT tokenizer needs a WordPiece vocabulary."
+        )
+    vocab = validate_vocab(model.get("vocab"), f"{path} (model.vocab)")
+    model_settings: dict[str, Any] = {}
+    for key, kind in (("unk_token", str), ("continuing_subword_prefix", str), ("max_input_chars_per_word", int)):
+        if key in model and model[key] is not None:
+            if not isinstance(model[key], kind) or isinstance(model[key], bool):
+                raise TokenizerError(f"{path}: model.{key} must be a {kind.__name__}, got {model[key]!r}.")
+            model_settings[key] = model[key]
+    files = TokenizerFiles(vocab=vocab, model=model_settings)
+    files.added_tokens = _parse_added_tokens(data.get("added_tokens") or [], path)
+    normalizer = data.get("normalizer")
+    if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
+        # Fallbacks only: tokenizer_config.json and explicit arguments take precedence.
+        for key, setting in (("lowercase", "do_lower_case"), ("strip_accents", "strip_accents"),
+                             ("handle_chinese_chars", "tokenize_chinese_chars")):
+            if key in normalizer:
+                files.settings[setting] = normalizer[key]
+    expected = {"normalizer": "BertNormalizer", "pre_tokenizer": "BertPreTokenizer", "decoder": "WordPiece"}
+    for component, kind in expected.items():
+        found = data.get(component)
+        if found is not None and (not isinstance(found, dict) or found.get("type") != kind):
+            found_type = found.get("type") if isinstance(found, dict) else type(found).__name__
+            warnings.warn(
+                f"{path}: {component} of type {found_type!r} is ignored; the DistilBERT pipeline ({kind}) is used, "
+                "as in the reference.",
+                stacklevel=3,
+            )
+    return files
+
+
+def _parse_added_tokens(entries: Any, path: Path) -> list[tuple[int, AddedToken]]:
+    if not isinstance(entries, list):
+        raise TokenizerError(f"{path}: 'added_tokens' must be a list, got {_describe(entries)}.")
+    parsed = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TokenizerError(f"{path}: added token {entry!r} must be an object with 'id' and 'content'.")
+        parsed.append(_added_token_from_dict(entry, entry.get("id"), path))
+    return parsed
+
+
+def _added_token_from_dict(entry: dict, token_id: Any, path: Path) -> tuple[int, AddedToken]:
+    content = entry.get("content")
+    if not isinstance(content, str) or not content:
+        raise TokenizerError(f"{path}: added token {entry!r} has no non-empty 'content' string.")
+    if isinstance(token_id, str) and token_id.isdigit():
+        token_id = int(token_id)
+    if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
+        raise TokenizerError(f"{path}: added token {content!r} has an invalid id {token_id!r}.")
+    flags = {}
+    for name in ("single_word", "lstrip", "rstrip", "normalized", "special"):
+        if name in entry:
+            if not isinstance(entry[name], bool):
+                raise TokenizerError(f"{path}: added token {content!r} has {name}={entry[name]!r}; expected true/false.")
+            flags[name] = entry[name]
+    flags.setdefault("normalized", not flags.get("special", False))
+    return token_id, AddedToken(content, **flags)
+
+
+def read_tokenizer_config(path: str | os.PathLike) -> tuple[dict[str, Any], list[tuple[int, AddedToken]], list]:
+    """Constructor settings, `added_tokens_decoder` entries and extra special tokens of tokenizer_config.json."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise TokenizerError(f"{path} must hold a JSON object, got {_describe(data)}.")
+    settings = {key: _token_content(data[key], path, key) if key in SPECIAL_TOKEN_NAMES else data[key]
+                for key in CONFIG_KEYS if key in data}
+    added: list[tuple[int, AddedToken]] = []
+    decoder = data.get("added_tokens_decoder") or {}
+    if not isinstance(decoder, dict):
+        raise TokenizerError(f"{path}: 'added_tokens_decoder' must be an object of id -> token.")
+    for token_id, entry in decoder.items():
+        if not isinstance(entry, dict):
+            raise TokenizerError(f"{path}: added_tokens_decoder[{token_id!r}] must be an object.")
+        added.append(_added_token_from_dict(entry, token_id, path))
+    extra = data.get("extra_special_tokens") or data.get("additional_special_tokens") or []
+    if isinstance(extra, dict):  # a v5 form maps names to tokens
+        extra = list(extra.values())
+    if not isinstance(extra, list):
+        raise TokenizerError(f"{path}: 'extra_special_tokens' must be a list, got {_describe(extra)}.")
+    return settings, added, [_token_content(token, path, "extra_special_tokens") for token in extra]
+
+
+def read_special_tokens_map(path: str | os.PathLike) -> tuple[dict[str, str], list[str]]:
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise TokenizerError(f"{path} must hold a JSON object, got {_describe(data)}.")
+    named = {key: _token_content(data[key], path, key) for key in SPECIAL_TOKEN_NAMES if key in data}
+    extra = data.get("additional_special_tokens") or data.get("extra_special_tokens") or []
+    if not isinstance(extra, list):
+        raise TokenizerError(f"{path}: 'additional_special_tokens' must be a list.")
+    return named, [_token_content(token, path, "additional_special_tokens") for token in extra]
+
+
+def read_added_tokens_json(path: str | os.PathLike) -> list[tuple[int, AddedToken]]:
+    """The legacy ``{"token": id}`` file: plain (normalised, non-special) added tokens."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise TokenizerError(f"{path} must map tokens to ids, got {_describe(data)}.")
+    return [_added_token_from_dict({"content": content}, token_id, path) for content, token_id in data.items()]
+
+
+def _token_content(value: Any, path: Path, key: str) -> str | None:
+    """Special tokens are written as a string or as an AddedToken object (``{"content": ...}``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    raise TokenizerError(f"{path}: {key} must be a string or an object with 'content', got {value!r}.")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never half of one."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
