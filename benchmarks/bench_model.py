@@ -50,8 +50,9 @@ def main() -> None:
             expected = reference(input_ids=ids, attention_mask=padded).logits
             actual = ours(input_ids=ids, attention_mask=padded).logits
             assert (expected - actual).abs().max() < 1e-4
-            reference_time = median_seconds(lambda: reference(input_ids=ids, attention_mask=padded), arguments.repeats)
-            our_time = median_seconds(lambda: ours(input_ids=ids, attention_mask=padded), arguments.repeats)
+            reference_time = median_seconds(lambda mask=padded: reference(input_ids=ids, attention_mask=mask),
+                                            arguments.repeats)
+            our_time = median_seconds(lambda mask=padded: ours(input_ids=ids, attention_mask=mask), arguments.repeats)
         print(f"{label:>13}: reference {reference_time * 1000:8.1f} ms   distilkit {our_time * 1000:8.1f} ms   "
               f"ratio {reference_time / our_time:5.2f}x")
 

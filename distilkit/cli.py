@@ -187,7 +187,12 @@ def command_train(arguments: argparse.Namespace) -> None:
 
     if not arguments.data.is_file():
         raise UsageError(f"--data {str(arguments.data)!r} is not a file")
-    output = train(data=arguments.data, output_dir=arguments.output, model=arguments.model,
+    base = arguments.model
+    if base is None:
+        from .models import registry
+
+        base = registry.ensure("embeddings")
+    output = train(data=arguments.data, output_dir=arguments.output, model=base,
                    epochs=arguments.epochs, learning_rate=arguments.learning_rate,
                    batch_size=arguments.batch_size, text_column=arguments.text_column,
                    label_column=arguments.label_column, seed=arguments.seed)

@@ -73,7 +73,7 @@ def test_output_structure(tiny_kwargs):
     assert with_labels[0] is with_labels.loss and with_labels.loss.dim() == 0
     as_tuple = model(input_ids=ids, return_dict=False, output_hidden_states=True)
     assert isinstance(as_tuple, tuple) and len(as_tuple) == 2
-    assert torch.equal(as_tuple[0], output.logits)
+    assert torch.allclose(as_tuple[0], output.logits, atol=1e-6)  # SDPA vs the eager path of the first call
     assert dict(**output).keys() == set(output.keys())
 
 
