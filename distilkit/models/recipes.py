@@ -90,7 +90,7 @@ def build_sentiment(folder: Path, *, limit: int | None = None, epochs: float | N
             per_device_eval_batch_size=64, warmup_ratio=settings["warmup_ratio"],
             weight_decay=settings["weight_decay"], lr_scheduler_type=settings["scheduler"],
             eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-            metric_for_best_model="accuracy", logging_steps=50, seed=settings["seed"])
+            metric_for_best_model="accuracy", logging_steps=50, seed=settings["seed"], group_by_length=True)
 
         def compute_metrics(prediction):
             return {"accuracy": accuracy(prediction.predictions.argmax(-1), prediction.label_ids)}
@@ -169,7 +169,7 @@ def build_ner(folder: Path, *, limit: int | None = None, epochs: float | None = 
             per_device_eval_batch_size=64, warmup_ratio=settings["warmup_ratio"],
             weight_decay=settings["weight_decay"], lr_scheduler_type=settings["scheduler"],
             eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-            metric_for_best_model="f1", logging_steps=50, seed=settings["seed"])
+            metric_for_best_model="f1", logging_steps=50, seed=settings["seed"], group_by_length=True)
         trainer = Trainer(model=model, args=arguments, train_dataset=features(train),
                           eval_dataset=features(validation), data_collator=collator,
                           compute_metrics=compute_metrics, processing_class=tokenizer)

@@ -57,6 +57,8 @@ class TrainingArguments:
     seed: int = 42
     data_seed: int | None = None
     dataloader_drop_last: bool = False
+    group_by_length: bool = False  # batch examples of similar length together (less padding, faster)
+    length_column_name: str = "length"
     dataloader_num_workers: int = 0
     remove_unused_columns: bool = True
     label_names: list[str] | None = None

@@ -161,21 +161,47 @@ def check_labels(model: torch.nn.Module, dataset: Any, name: str) -> None:
 
 # -- batch plan -------------------------------------------------------------------------------------------------
 
+MEGABATCH = 50  # group_by_length sorts windows of this many batches, as the reference does
+
+
 def epoch_batches(length: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool, rank: int = 0,
-                  world_size: int = 1, drop_last: bool = False) -> list[list[int]]:
+                  world_size: int = 1, drop_last: bool = False,
+                  lengths: Sequence[int] | None = None) -> list[list[int]]:
     """This process's batches of indices for one epoch.
 
     The permutation is `DistributedSampler`'s (seeded with `seed + epoch`); with several processes each takes every
     `world_size`-th index, so the union of the ranks' i-th batches is the single-process i-th batch of
-    `world_size` times the size (exactly so when `length` divides evenly).
+    `world_size` times the size (exactly so when `length` divides evenly). With `lengths` (group_by_length), each
+    window of `MEGABATCH` batches of the permutation is sorted by length, longest first, before it is cut into
+    batches: examples of similar length share a batch, so little compute goes to padding, while the order of the
+    windows stays random.
     """
     sampler = DistributedSampler(range(length), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
     sampler.set_epoch(epoch)
     indices = list(sampler)
+    if lengths is not None:
+        window = batch_size * MEGABATCH
+        indices = [index for start in range(0, len(indices), window)
+                   for index in sorted(indices[start:start + window], key=lambda item: -lengths[item])]
     batches = [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
     if drop_last and batches and len(batches[-1]) < batch_size:
         batches.pop()
     return batches
+
+
+def example_lengths(rows: Rows, column: str) -> list[int]:
+    """Each example's length for group_by_length: its `column` value, else the length of its input_ids."""
+    lengths = []
+    for index in range(len(rows)):
+        row = rows.dataset[index]
+        if column in row:
+            lengths.append(int(row[column]))
+        elif "input_ids" in row:
+            lengths.append(len(row["input_ids"]))
+        else:
+            raise InputError(f"group_by_length needs a '{column}' column or tokenized 'input_ids' in each example; "
+                             f"example {index} has {sorted(row)}")
+    return lengths
 
 
 def batches_per_epoch(length: int, batch_size: int, world_size: int, drop_last: bool) -> int:

@@ -238,13 +238,15 @@ class Trainer:
         self.model_wrapped.train()
         bar = tqdm(total=max_steps, initial=run.global_step, desc="train", dynamic_ncols=True,
                    disable=args.disable_tqdm or not context.is_main)
+        lengths = data.example_lengths(rows, args.length_column_name) if args.group_by_length else None
         for epoch in range(run.global_step // steps_per_epoch, num_epochs):
             if run.global_step >= max_steps:  # resumed from the run's last checkpoint: nothing left to do
                 break
             batches = data.epoch_batches(len(rows), args.per_device_train_batch_size,
                                          seed=args.data_seed if args.data_seed is not None else args.seed,
                                          epoch=epoch, shuffle=True, rank=context.rank,
-                                         world_size=context.world_size, drop_last=args.dataloader_drop_last)
+                                         world_size=context.world_size, drop_last=args.dataloader_drop_last,
+                                         lengths=lengths)
             groups = [batches[start:start + accumulation] for start in range(0, len(batches), accumulation)]
             done_in_epoch = run.global_step - epoch * steps_per_epoch
             remaining = groups[done_in_epoch:]
