@@ -57,15 +57,17 @@ SENTIMENT = {"test_fraction": 0.1, "validation_fraction": 0.1, "split_seed": 202
 SENTIMENT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 
 
-def build_sentiment(folder: Path, *, limit: int | None = None, epochs: float | None = None) -> dict:
-    """Fine-tune the converted encoder on Rotten Tomatoes sentences; `limit` keeps only the first examples of each
-    split (for quick tests)."""
+def build_sentiment(folder: Path, *, limit: int | None = None, overrides: dict | None = None,
+                    evaluate_test: bool = True) -> dict:
+    """Fine-tune the converted encoder on Rotten Tomatoes sentences. `limit` keeps only the first examples of each
+    split (quick tests); `overrides` replaces hyper-parameters and `evaluate_test=False` skips the test split
+    (tuning, which must look at validation only)."""
     from ..modeling import DistilBertForSequenceClassification
     from ..tokenization import DistilBertTokenizerFast
     from ..training import DataCollatorWithPadding, Trainer, TrainingArguments
     from ..training.metrics import accuracy
 
-    settings = dict(SENTIMENT, epochs=epochs or SENTIMENT["epochs"])
+    settings = {**SENTIMENT, **(overrides or {})}
     test, rest = split(rotten_tomatoes(), [settings["test_fraction"]], seed=settings["split_seed"])
     validation, train = split(rest, [settings["validation_fraction"]], seed=settings["split_seed"] + 1)
     if limit is not None:
@@ -100,7 +102,8 @@ def build_sentiment(folder: Path, *, limit: int | None = None, epochs: float | N
                           compute_metrics=compute_metrics, processing_class=tokenizer)
         trainer.train()
         validation_accuracy = trainer.evaluate()["eval_accuracy"]
-        test_accuracy = trainer.evaluate(features(test), metric_key_prefix="test")["test_accuracy"]
+        test_accuracy = (trainer.evaluate(features(test), metric_key_prefix="test")["test_accuracy"]
+                         if evaluate_test else float("nan"))
         trainer.save_model(folder)
     metrics = {"test accuracy": round(test_accuracy, 4), "validation accuracy": round(validation_accuracy, 4),
                "examples (train / validation / test)": f"{len(train)} / {len(validation)} / {len(test)}"}
@@ -126,14 +129,14 @@ NER = {"test_fraction": 0.1, "validation_fraction": 0.1, "split_seed": 20261123,
        "weight_decay": 0.01, "scheduler": "linear", "label_all_tokens": False}
 
 
-def build_ner(folder: Path, *, limit: int | None = None, epochs: float | None = None) -> dict:
+def build_ner(folder: Path, *, limit: int | None = None, overrides: dict | None = None) -> dict:
     """Fine-tune the converted encoder for BIO tagging on the WNUT-16 style tweets; entity-level F1 held out."""
     from ..modeling import DistilBertForTokenClassification
     from ..tokenization import DistilBertTokenizerFast
     from ..training import DataCollatorForTokenClassification, Trainer, TrainingArguments
     from ..training.metrics import entity_scores
 
-    settings = dict(NER, epochs=epochs or NER["epochs"])
+    settings = {**NER, **(overrides or {})}
     sentences = wnut_ner()
     tags = sorted({tag for _, sentence_tags in sentences for tag in sentence_tags}, key=lambda tag: (tag != "O", tag[2:], tag))
     id2label = dict(enumerate(tags))
@@ -242,14 +245,14 @@ def masked_word_accuracy(model, tokenizer, paragraphs: list[str], *, max_length:
     return {"top1": hits1 / max(total, 1), "top5": hits5 / max(total, 1), "masked_words": total}
 
 
-def build_fill_mask(folder: Path, *, limit: int | None = None, max_steps: int | None = None) -> dict:
+def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict | None = None) -> dict:
     """Train a masked-LM head on the frozen converted encoder with the Jane Austen novels; one novel is held out."""
     from ..modeling import DistilBertForMaskedLM
     from ..tokenization import DistilBertTokenizerFast
     from ..training import DataCollatorForLanguageModeling, Trainer, TrainingArguments
     from .assets import jane_austen_texts
 
-    settings = dict(FILL_MASK, max_steps=max_steps or FILL_MASK["max_steps"])
+    settings = {**FILL_MASK, **(overrides or {})}
     books = jane_austen_texts()
     held_out = austen_paragraphs(books.pop(settings["held_out_book"]))[:settings["evaluation_paragraphs"]]
     train = [paragraph for text in books.values() for paragraph in austen_paragraphs(text)]
