@@ -23,6 +23,8 @@ _EXPORTS = {
         "AutoModelForMultipleChoice", "AutoTokenizer",
     ],
     "tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast", "BatchEncoding"],
+    "pipelines": ["pipeline", "register_pipeline", "Pipeline"],
+    "training": ["Trainer", "TrainingArguments"],
     "processors": [
         "ViTImageProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2CTCTokenizer", "Wav2Vec2Processor",
         "AutoImageProcessor", "AutoFeatureExtractor", "AutoProcessor",

@@ -216,6 +216,20 @@ def command_models(arguments: argparse.Namespace) -> None:
         print(registry.model_dir(arguments.name))
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line; `run` allows options after the texts (`run TASK "text" --model M`)."""
+    parser = build_parser()
+    arguments, rest = parser.parse_known_args(argv)
+    if arguments.command == "run" and rest:
+        run_parser = next(action for action in parser._actions
+                          if isinstance(action, argparse._SubParsersAction)).choices["run"]
+        start = argv.index("run") + 1
+        arguments = argparse.Namespace(**{**vars(arguments), **vars(run_parser.parse_intermixed_args(argv[start:]))})
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return arguments
+
+
 COMMANDS = {"run": command_run, "inspect": command_inspect, "convert": command_convert, "train": command_train,
             "models": command_models}
 
@@ -224,7 +238,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        arguments = build_parser().parse_args(argv)
+        arguments = parse(argv)
         COMMANDS[arguments.command](arguments)
     except UsageError as error:
         if debug:

@@ -1,0 +1,193 @@
+"""`pipeline(task, model=...)`: every DistilBERT task behind one call, and `register_pipeline` to add your
+own.
+
+Follows the reference's factory (spec sections 6 and 7): `model` is a directory or Hub id (loaded with the
+task's Auto class, so classes registered with the Auto classes load by path) or a model instance (any
+`nn.Module` whose output has the fields the task reads); the tokenizer comes from the same place unless given.
+Omitting `model` asks `default_model_resolver` (set by the embedded-defaults layer) for a local copy of the
+task's default model.
+
+    classifier = pipeline("sentiment-analysis", model="path/to/checkpoint", batch_size=32)
+    classifier(["I loved it", "Dull."])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ..auto import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+)
+from ..errors import ConfigError, InputError
+from .base import Pipeline
+from .feature_extraction import FeatureExtractionPipeline
+from .fill_mask import FillMaskPipeline
+from .multiple_choice import MultipleChoicePipeline
+from .question_answering import QuestionAnsweringPipeline
+from .text_classification import TextClassificationPipeline
+from .token_classification import TokenClassificationPipeline
+from .zero_shot import ZeroShotClassificationPipeline
+from .zero_shot_embedding import EmbeddingZeroShotPipeline
+
+__all__ = [
+    "EmbeddingZeroShotPipeline",
+    "FeatureExtractionPipeline",
+    "FillMaskPipeline",
+    "MultipleChoicePipeline",
+    "Pipeline",
+    "QuestionAnsweringPipeline",
+    "TextClassificationPipeline",
+    "TokenClassificationPipeline",
+    "ZeroShotClassificationPipeline",
+    "default_model_resolver",
+    "pipeline",
+    "register_pipeline",
+    "supported_tasks",
+]
+
+
+@dataclass(frozen=True)
+class Task:
+    pipeline_class: type[Pipeline]
+    model_class: Any  # anything with from_pretrained(path, ...): an Auto class or a model class
+    aliases: tuple[str, ...] = field(default=())
+
+
+TASKS: dict[str, Task] = {
+    "text-classification": Task(
+        TextClassificationPipeline, AutoModelForSequenceClassification, ("sentiment-analysis",)
+    ),
+    "token-classification": Task(TokenClassificationPipeline, AutoModelForTokenClassification, ("ner",)),
+    "question-answering": Task(QuestionAnsweringPipeline, AutoModelForQuestionAnswering),
+    "fill-mask": Task(FillMaskPipeline, AutoModelForMaskedLM),
+    "feature-extraction": Task(FeatureExtractionPipeline, AutoModel),
+    "zero-shot-classification": Task(ZeroShotClassificationPipeline, AutoModelForSequenceClassification),
+    "multiple-choice": Task(MultipleChoicePipeline, AutoModelForMultipleChoice),
+}
+
+# Task name -> a local directory holding that task's default model (built on first use). None means the
+# embedded defaults of `distilkit.models.defaults`; set it to supply other defaults.
+default_model_resolver: Callable[[str], str | os.PathLike] | None = None
+
+
+def supported_tasks() -> dict[str, str]:
+    """Every task name and alias -> the task it runs."""
+    names = {name: name for name in TASKS}
+    names.update({alias: name for name, task in TASKS.items() for alias in task.aliases})
+    return dict(sorted(names.items()))
+
+
+def canonical_task(task: Any) -> str:
+    names = supported_tasks()
+    if not isinstance(task, str) or task not in names:
+        raise InputError(
+            f"unknown task {task!r}; choose from {', '.join(names)} (or add one with register_pipeline)"
+        )
+    return names[task]
+
+
+def register_pipeline(
+    task: str,
+    pipeline_class: type[Pipeline],
+    model_class: Any = None,
+    *,
+    aliases: tuple[str, ...] | list[str] = (),
+    exist_ok: bool = False,
+) -> None:
+    """Add a task: `pipeline(task, model=path)` then loads the model with `model_class.from_pretrained(path)`
+    and runs `pipeline_class` (a `Pipeline` subclass). `model_class` may be None if the task only takes model
+    instances."""
+    if not isinstance(task, str) or not task:
+        raise ConfigError(f"task must be a non-empty str, got {task!r}")
+    if not (isinstance(pipeline_class, type) and issubclass(pipeline_class, Pipeline)):
+        raise ConfigError(
+            f"pipeline_class must be a subclass of distilkit.pipelines.Pipeline, got {pipeline_class!r}"
+        )
+    if model_class is not None and not callable(getattr(model_class, "from_pretrained", None)):
+        raise ConfigError(
+            f"model_class {model_class!r} has no from_pretrained(path); pass an Auto class or a model class"
+        )
+    new = Task(pipeline_class, model_class, tuple(aliases))
+    taken = supported_tasks()
+    for name in (task, *aliases):
+        # registering the very same task again (a module imported twice) is harmless
+        if name in taken and not exist_ok and (taken[name], TASKS[taken[name]]) != (task, new):
+            raise ConfigError(
+                f"task name {name!r} is already registered (for {taken[name]!r}); pass exist_ok=True "
+                "to replace it"
+            )
+    TASKS[task] = new
+
+
+def pipeline(
+    task: str,
+    model: Any = None,
+    tokenizer: Any = None,
+    device: Any = None,
+    batch_size: int = 1,
+    dtype: Any = None,
+    *,
+    use_fast: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Pipeline:
+    """Build the pipeline of `task` around `model` (a path, a Hub id, or a model instance).
+
+    `device`: None picks the first accelerator if there is one, else CPU; -1 is CPU; k is CUDA device k.
+    `dtype`: e.g. "float16" or torch.bfloat16 to run the model in that precision. `model_kwargs` go to the
+    model's `from_pretrained`; any other keyword is a default option of the task (e.g. `top_k=None`).
+    """
+    name = canonical_task(task)
+    spec = TASKS[name]
+    pipeline_class = spec.pipeline_class
+    if model is None:
+        if default_model_resolver is not None:
+            model = default_model_resolver(name)
+        else:
+            # the defaults layer sits above this one; it is imported only when a default is asked for
+            from ..models.defaults import resolve
+
+            model = resolve(name)
+        if name == "zero-shot-classification":
+            # the embedded default is a sentence encoder, not an NLI model: rank labels by similarity
+            spec, pipeline_class = Task(EmbeddingZeroShotPipeline, AutoModel), EmbeddingZeroShotPipeline
+    if isinstance(model, (str, os.PathLike)):
+        if spec.model_class is None:
+            raise ConfigError(
+                f"task {name!r} was registered without a model class, so it takes only model "
+                "instances, not a path"
+            )
+        source = model
+        model = spec.model_class.from_pretrained(
+            source, **({"dtype": dtype} if dtype is not None else {}), **(model_kwargs or {})
+        )
+        dtype = None  # already loaded in that precision
+        if tokenizer is None:
+            tokenizer = source
+    elif not isinstance(model, nn.Module):
+        raise InputError(f"model must be a path, a Hub id or a torch.nn.Module, got {type(model).__name__}")
+    elif model_kwargs:
+        raise InputError("model_kwargs apply only when the model is loaded from a path")
+    if tokenizer is None:
+        tokenizer = getattr(getattr(model, "config", None), "name_or_path", "") or None
+        if tokenizer is None:
+            raise ConfigError(
+                f"pipeline({task!r}) got a model instance but no tokenizer; pass tokenizer=... (a "
+                "tokenizer or the directory it was saved to)"
+            )
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer, use_fast=use_fast)
+    return pipeline_class(
+        model, tokenizer, device=device, batch_size=batch_size, dtype=dtype, task=name, **kwargs
+    )

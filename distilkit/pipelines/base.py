@@ -1,0 +1,374 @@
+"""The pipeline engine every task shares: inputs -> preprocess -> batched forward -> postprocess -> results.
+
+Call shapes follow the reference (spec section 6.1): one input gives one result, a list gives a list, any
+other iterable (a generator, a dataset) gives a lazy iterator. Unlike the reference's DataLoader, all model
+rows of a call (an input, or a window or candidate pair of one) are sorted by token count before batching, so
+each batch pads only to its own longest row; results come back in the caller's order. The forward pass runs
+under `torch.inference_mode()` on the pipeline's device, with the model in eval mode.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DistilkitError, InputError
+from ..modeling.pretrained import DTYPES
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+UNLIMITED = int(1e20)  # a tokenizer's model_max_length above this means "no limit" (the reference uses 1e30)
+
+Params = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def resolve_device(device: Any) -> torch.device:
+    """None -> the first accelerator if there is one, else CPU; -1 -> CPU; k >= 0 -> CUDA device k; strings
+    and `torch.device` as given (the reference's rules)."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda:0")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        return device
+    if isinstance(device, int) and not isinstance(device, bool):
+        if device < 0:
+            return torch.device("cpu")
+        if not torch.cuda.is_available() or device >= torch.cuda.device_count():
+            raise InputError(
+                f"device={device} asks for CUDA device {device}, but this machine has "
+                f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA devices; "
+                "use device=-1 or device='cpu'"
+            )
+        return torch.device(f"cuda:{device}")
+    if isinstance(device, str):
+        try:
+            return torch.device(device)
+        except RuntimeError as error:
+            raise InputError(
+                f"device={device!r} is not a device name; use e.g. 'cpu', 'cuda' or 'cuda:1'"
+            ) from error
+    raise InputError(
+        f"device must be None, an int, a str or a torch.device, got {type(device).__name__}: {device!r}"
+    )
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype | None:
+    """None or "auto" -> keep the model's dtype; names ("float16", "torch.bfloat16") and torch dtypes as
+    given."""
+    if dtype is None or dtype == "auto":
+        return None
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)} (or 'auto')")
+    return DTYPES[name]
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    return batch_size
+
+
+def check_text(value: Any, name: str) -> str:
+    """A non-empty str, or an `InputError` naming the input and what it was."""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a str, got {type(value).__name__}: {value!r:.80}")
+    if not value.strip():
+        raise InputError(f"{name} is an empty string (or only whitespace); there is nothing to process")
+    return value
+
+
+def model_output(output: Any, name: str, index: int, task: str) -> torch.Tensor:
+    """Field `name` of a model's output: an attribute or key (ModelOutput, dict), else position `index` of a
+    tuple."""
+    if isinstance(output, torch.Tensor) and index == 0:
+        return output
+    if isinstance(output, Mapping):
+        value = output.get(name)
+    elif isinstance(output, (tuple, list)):
+        value = output[index] if len(output) > index else None
+    else:
+        value = getattr(output, name, None)
+    if not isinstance(value, torch.Tensor):
+        raise DistilkitError(
+            f"the model's output ({type(output).__name__}) has no tensor {name!r}; a {task} model "
+            f"must return an object or dict with {name!r} (or a tuple with it at position {index})"
+        )
+    return value
+
+
+def rows(tensor: torch.Tensor, lengths: list[int] | None = None) -> list[np.ndarray]:
+    """A batched tensor as one float32 (or integer) numpy array per row, cut to each row's real length if
+    given."""
+    if tensor.is_floating_point():
+        tensor = tensor.float()
+    array = tensor.cpu().numpy()
+    if lengths is None:
+        return list(array)
+    return [array[row, :length] for row, length in enumerate(lengths)]
+
+
+class Pipeline:
+    """Base class of every task: subclasses implement `_sanitize_parameters`, `preprocess`, `_forward` and
+    `postprocess`.
+
+    - `_sanitize_parameters(**kwargs)` validates the call options and splits them into (preprocess, forward,
+      postprocess) keyword dicts; unknown options raise `InputError`.
+    - `preprocess(items, names, **params)` turns a list of inputs into, per input, a list of *features*: dicts
+      holding `input_ids` (a list of ints, unpadded), optionally `attention_mask`/`token_type_ids`, plus
+      anything `postprocess` needs. One input may give several features (QA windows, zero-shot label pairs).
+    - `_forward(model_inputs, **params)` runs the model on one padded batch and returns one dict per row.
+    - `postprocess(features, outputs, **params)` turns the features and row outputs of one input into its
+      result.
+    """
+
+    task: ClassVar[str] = ""
+    # how many items of an iterator are read, sorted and batched together before their results are yielded
+    stream_window: ClassVar[int] = 256
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any = None,
+        *,
+        device: Any = None,
+        batch_size: int = 1,
+        dtype: Any = None,
+        task: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise InputError(
+                f"model must be a torch.nn.Module (or a path given to pipeline(...)), got "
+                f"{type(model).__name__}"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task = task or type(self).task
+        self.device = resolve_device(device)
+        self.batch_size = check_batch_size(batch_size)
+        target_dtype = resolve_dtype(dtype)
+        if target_dtype is not None:
+            self.model.to(target_dtype)
+        self.model.to(self.device)
+        self.model.eval()  # dropout off: results must not depend on the batch a row lands in
+        self.check_vocabulary()
+        self._defaults = dict(kwargs)
+        self._sanitize_parameters(**self._defaults)  # a bad option fails now, not at the first call
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, "
+            f"device={self.device}, batch_size={self.batch_size})"
+        )
+
+    # -- what subclasses implement ---------------------------------------------------------------------------
+
+    def _sanitize_parameters(self, **kwargs: Any) -> Params:
+        raise NotImplementedError
+
+    def preprocess(self, items: list[Any], names: list[str], **params: Any) -> list[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], **params: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def postprocess(
+        self, features: list[dict[str, Any]], outputs: list[dict[str, Any]], **params: Any
+    ) -> Any:
+        raise NotImplementedError
+
+    # -- shared helpers --------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Any:
+        config = getattr(self.model, "config", None)
+        if config is None:
+            raise ConfigError(
+                f"{type(self.model).__name__} has no `config`; the {self.task} pipeline reads labels "
+                "from model.config.id2label, so give the model a config"
+            )
+        return config
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        id2label = getattr(self.config, "id2label", None)
+        if not isinstance(id2label, Mapping) or not id2label:
+            raise ConfigError(
+                f"the model's config has no id2label; the {self.task} pipeline needs it to name labels"
+            )
+        return id2label
+
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens one model row may hold: the tokenizer's `model_max_length` and the model's position
+        table, whichever is smaller (None when neither sets a limit)."""
+        limits = [
+            getattr(self.tokenizer, "model_max_length", UNLIMITED),
+            getattr(getattr(self.model, "config", None), "max_position_embeddings", UNLIMITED),
+        ]
+        limits = [limit for limit in limits if isinstance(limit, int) and limit < UNLIMITED]
+        return min(limits) if limits else None
+
+    def truncation_options(self, truncation: Any = False, max_length: int | None = None) -> dict[str, Any]:
+        """Tokenizer options that cut to `max_length`, by default the pipeline's `max_length`; no cut without
+        a limit (asking the tokenizer to truncate with no limit would only warn)."""
+        max_length = max_length or self.max_length
+        if not truncation or max_length is None:
+            return {"truncation": False}
+        return {"truncation": truncation, "max_length": max_length}
+
+    def check_vocabulary(self) -> None:
+        """A tokenizer that can produce ids beyond the model's embedding table cannot belong to that model."""
+        vocab_size = getattr(getattr(self.model, "config", None), "vocab_size", None)
+        if self.tokenizer is None or not isinstance(vocab_size, int):
+            return
+        size = len(self.tokenizer)
+        if size > vocab_size:
+            raise ConfigError(
+                f"the tokenizer has {size} tokens but the model's vocabulary holds {vocab_size}; they "
+                "do not belong together (load the tokenizer saved with this model)"
+            )
+
+    def require_tokenizer(self) -> Any:
+        if self.tokenizer is None:
+            raise ConfigError(
+                f"the {self.task} pipeline needs a tokenizer; pass tokenizer=... to pipeline(...)"
+            )
+        return self.tokenizer
+
+    def call_model(self, model_inputs: dict[str, torch.Tensor]) -> Any:
+        return self.model(**model_inputs)
+
+    @staticmethod
+    def lengths(model_inputs: dict[str, torch.Tensor]) -> list[int]:
+        """Real token count of each row of a batch (rows are right-padded)."""
+        return model_inputs["attention_mask"].sum(-1).tolist()
+
+    # -- the engine ------------------------------------------------------------------------------------------
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        return self.run(inputs, self.is_single(inputs), **kwargs)
+
+    @staticmethod
+    def is_single(inputs: Any) -> bool:
+        """A str, a dict, or anything that is not iterable is one input; everything else is many."""
+        return (
+            isinstance(inputs, (str, bytes, Mapping))
+            or not isinstance(inputs, Iterable)
+            and not (hasattr(inputs, "__len__") and hasattr(inputs, "__getitem__"))
+        )
+
+    def run(self, inputs: Any, single: bool, **kwargs: Any) -> Any:
+        """Dispatch on the input's shape: one result, a list of results, or a lazy iterator of results."""
+        batch_size = check_batch_size(kwargs.pop("batch_size", self.batch_size))
+        params = self._sanitize_parameters(**{**self._defaults, **kwargs})
+        if single:
+            return self._run([inputs], params, batch_size, ["the input"])[0]
+        if isinstance(inputs, (list, tuple)):
+            return self._run(
+                list(inputs), params, batch_size, [f"inputs[{index}]" for index in range(len(inputs))]
+            )
+        if isinstance(inputs, Iterable):
+            return self._stream(iter(inputs), params, batch_size)
+        # a map-style dataset (e.g. torch.utils.data.Dataset): read it by index
+        return self._stream((inputs[index] for index in range(len(inputs))), params, batch_size)
+
+    def _stream(self, iterator: Iterator[Any], params: Params, batch_size: int) -> Iterator[Any]:
+        for start in itertools.count(0, self.stream_window):
+            window = list(itertools.islice(iterator, self.stream_window))
+            if not window:
+                return
+            names = [f"item {start + index}" for index in range(len(window))]
+            yield from self._run(window, params, batch_size, names)
+
+    def _run(self, items: list[Any], params: Params, batch_size: int, names: list[str]) -> list[Any]:
+        preprocess_params, forward_params, postprocess_params = params
+        if not items:
+            return []
+        per_item = self.preprocess(items, names, **preprocess_params)
+        flat = [(item, feature) for item, features in enumerate(per_item) for feature in features]
+        self._check_lengths(flat, names)
+        # longest first: a batch that does not fit in memory fails at once, not at the end of a long job
+        order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]["input_ids"]), reverse=True)
+        outputs: list[Any] = [None] * len(flat)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                model_inputs = self._collate([flat[k][1] for k in chunk])
+                results = self._forward(model_inputs, **forward_params)
+                for k, result in zip(chunk, results, strict=True):
+                    outputs[k] = result
+        grouped: list[tuple[list, list]] = [([], []) for _ in items]
+        for (item, feature), output in zip(flat, outputs, strict=True):
+            grouped[item][0].append(feature)
+            grouped[item][1].append(output)
+        return [
+            self.postprocess(features, item_outputs, **postprocess_params)
+            for features, item_outputs in grouped
+        ]
+
+    def _check_lengths(self, flat: list[tuple[int, dict]], names: list[str]) -> None:
+        limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        if not isinstance(limit, int):
+            return
+        for item, feature in flat:
+            if len(feature["input_ids"]) > limit:
+                raise InputError(
+                    f"{names[item]} has {len(feature['input_ids'])} tokens but the model accepts at "
+                    f"most {limit}; {self.too_long_hint}"
+                )
+
+    too_long_hint = "pass truncation=True to cut it, or shorten it"
+
+    def _collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Right-pad one batch to its longest row. Always right: DistilBERT's positions are absolute, so left
+        padding would shift every real token's position and change the results."""
+        length = max(len(feature["input_ids"]) for feature in features)
+        pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
+        input_ids = np.full((len(features), length), pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(features), length), dtype=np.int64)
+        with_types = all("token_type_ids" in feature for feature in features)
+        token_type_ids = np.zeros((len(features), length), dtype=np.int64) if with_types else None
+        for row, feature in enumerate(features):
+            count = len(feature["input_ids"])
+            input_ids[row, :count] = feature["input_ids"]
+            attention_mask[row, :count] = feature.get("attention_mask", 1)
+            if token_type_ids is not None:
+                token_type_ids[row, :count] = feature["token_type_ids"]
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            batch["token_type_ids"] = token_type_ids
+        return {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+
+
+def reject_unknown(task: str, unknown: Mapping[str, Any], accepted: Iterable[str]) -> None:
+    """`InputError` for call options a task does not know, listing the ones it does."""
+    if unknown:
+        raise InputError(
+            f"{task} got unknown option(s) {sorted(unknown)}; it accepts: {', '.join(sorted(accepted))}"
+        )
+
+
+def check_top_k(top_k: Any, allow_none: bool = False) -> int | None:
+    if top_k is None and allow_none:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InputError(f"top_k must be an int >= 1{' or None (all)' if allow_none else ''}, got {top_k!r}")
+    return top_k
+
+
+def tokenizer_features(encoding: Any, keep: Iterable[str] = MODEL_INPUTS) -> list[dict[str, Any]]:
+    """Split a batch `BatchEncoding` (lists, no tensors) into one feature dict per row."""
+    keys = [key for key in keep if key in encoding]
+    count = len(encoding["input_ids"])
+    return [{key: encoding[key][row] for key in keys} for row in range(count)]
