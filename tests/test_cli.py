@@ -59,3 +59,46 @@ def test_convert_command(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "bert"), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert main(["convert", str(tmp_path / "missing"), str(tmp_path / "out2")]) == 2
+
+
+@pytest.fixture
+def tiny_classifier_dir(tiny_kwargs, tmp_path):
+    from distilkit import DistilBertTokenizerFast
+
+    words = "[PAD] [UNK] [CLS] [SEP] [MASK] good bad movie the".split()
+    tokenizer = DistilBertTokenizerFast(vocab={word: index for index, word in enumerate(words)})
+    model = DistilBertForSequenceClassification(DistilBertConfig(**dict(tiny_kwargs, vocab_size=len(words)),
+                                                                 id2label={0: "NEG", 1: "POS"}))
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_run_with_options_after_texts(tiny_classifier_dir, capsys):
+    assert main(["run", "sentiment-analysis", "good movie", "bad movie", "--model", str(tiny_classifier_dir),
+                 "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["input"] for line in lines] == ["good movie", "bad movie"]
+    assert all(line["output"]["label"] in ("NEG", "POS") for line in lines)  # top-1 dict per input, as the reference
+    assert main(["run", "sentiment-analysis", "--model", str(tiny_classifier_dir), "--top-k", "2", "good"]) == 0
+    table = capsys.readouterr().out
+    assert "label=NEG" in table and "label=POS" in table
+
+
+def test_run_reads_a_file(tiny_classifier_dir, tmp_path, capsys):
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("good movie\n\nbad\n")
+    assert main(["run", "sentiment-analysis", "--model", str(tiny_classifier_dir), "--file", str(inputs)]) == 0
+    output = capsys.readouterr().out
+    assert "good movie" in output and "bad" in output
+
+
+def test_models_list_and_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path))
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("sentiment", "ner", "embeddings", "fill-mask"):
+        assert name in listing
+    assert main(["models", "path", "sentiment"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "sentiment")
+    assert main(["models", "build", "nope"]) == 2

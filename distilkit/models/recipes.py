@@ -147,7 +147,9 @@ def build_ner(folder: Path, *, limit: int | None = None, overrides: dict | None 
         test, validation, train = test[:limit], validation[:limit], train[:limit]
 
     def features(examples):
-        return [{"tokens": words, "labels": [label2id[tag] for tag in word_tags]} for words, word_tags in examples]
+        # "length" (in words) lets group_by_length batch tweets of similar length before they are tokenized
+        return [{"tokens": words, "labels": [label2id[tag] for tag in word_tags], "length": len(words)}
+                for words, word_tags in examples]
 
     def compute_metrics(prediction):
         predicted_ids = prediction.predictions.argmax(-1)
