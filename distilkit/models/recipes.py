@@ -49,6 +49,20 @@ def build_embeddings(folder: Path) -> dict:
     return {"recipe": "embeddings", "base": MINILM_SPEC}
 
 
+def epochwise_arguments(output_dir: Path, settings: dict, metric: str):
+    """Fine-tuning arguments shared by the recipes: evaluate every epoch on validation and keep the best epoch
+    by `metric`; length-grouped batches waste little compute on padding."""
+    from ..training import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir), learning_rate=settings["learning_rate"], num_train_epochs=settings["epochs"],
+        per_device_train_batch_size=settings["batch_size"], per_device_eval_batch_size=64,
+        warmup_ratio=settings["warmup_ratio"], weight_decay=settings["weight_decay"],
+        lr_scheduler_type=settings["scheduler"], eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
+        load_best_model_at_end=True, metric_for_best_model=metric, logging_steps=50, seed=settings["seed"],
+        group_by_length=True)
+
+
 # Sentiment: the held-out test split is fixed by its own seed and never used for training or model selection;
 # the validation split (carved from the rest) picks the best epoch. Hyper-parameters were chosen on validation.
 SENTIMENT = {"test_fraction": 0.1, "validation_fraction": 0.1, "split_seed": 20261122, "seed": 42,
@@ -64,7 +78,7 @@ def build_sentiment(folder: Path, *, limit: int | None = None, overrides: dict |
     (tuning, which must look at validation only)."""
     from ..modeling import DistilBertForSequenceClassification
     from ..tokenization import DistilBertTokenizerFast
-    from ..training import DataCollatorWithPadding, Trainer, TrainingArguments
+    from ..training import DataCollatorWithPadding, Trainer
     from ..training.metrics import accuracy
 
     settings = {**SENTIMENT, **(overrides or {})}
@@ -86,13 +100,7 @@ def build_sentiment(folder: Path, *, limit: int | None = None, overrides: dict |
                     for ids, mask, (_, label) in zip(encoded["input_ids"], encoded["attention_mask"], examples,
                                                      strict=True)]
 
-        arguments = TrainingArguments(
-            output_dir=str(Path(scratch) / "run"), learning_rate=settings["learning_rate"],
-            num_train_epochs=settings["epochs"], per_device_train_batch_size=settings["batch_size"],
-            per_device_eval_batch_size=64, warmup_ratio=settings["warmup_ratio"],
-            weight_decay=settings["weight_decay"], lr_scheduler_type=settings["scheduler"],
-            eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-            metric_for_best_model="accuracy", logging_steps=50, seed=settings["seed"], group_by_length=True)
+        arguments = epochwise_arguments(Path(scratch) / "run", settings, metric="accuracy")
 
         def compute_metrics(prediction):
             return {"accuracy": accuracy(prediction.predictions.argmax(-1), prediction.label_ids)}
@@ -133,7 +141,7 @@ def build_ner(folder: Path, *, limit: int | None = None, overrides: dict | None 
     """Fine-tune the converted encoder for BIO tagging on the WNUT-16 style tweets; entity-level F1 held out."""
     from ..modeling import DistilBertForTokenClassification
     from ..tokenization import DistilBertTokenizerFast
-    from ..training import DataCollatorForTokenClassification, Trainer, TrainingArguments
+    from ..training import DataCollatorForTokenClassification, Trainer
     from ..training.metrics import entity_scores
 
     settings = {**NER, **(overrides or {})}
@@ -168,13 +176,7 @@ def build_ner(folder: Path, *, limit: int | None = None, overrides: dict | None 
                                                                  label2id=label2id)
         collator = DataCollatorForTokenClassification(tokenizer, max_length=settings["max_length"],
                                                       label_all_tokens=settings["label_all_tokens"])
-        arguments = TrainingArguments(
-            output_dir=str(Path(scratch) / "run"), learning_rate=settings["learning_rate"],
-            num_train_epochs=settings["epochs"], per_device_train_batch_size=settings["batch_size"],
-            per_device_eval_batch_size=64, warmup_ratio=settings["warmup_ratio"],
-            weight_decay=settings["weight_decay"], lr_scheduler_type=settings["scheduler"],
-            eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-            metric_for_best_model="f1", logging_steps=50, seed=settings["seed"], group_by_length=True)
+        arguments = epochwise_arguments(Path(scratch) / "run", settings, metric="f1")
         trainer = Trainer(model=model, args=arguments, train_dataset=features(train),
                           eval_dataset=features(validation), data_collator=collator,
                           compute_metrics=compute_metrics, processing_class=tokenizer)
