@@ -150,7 +150,6 @@ def pipeline(
     """
     name = canonical_task(task)
     spec = TASKS[name]
-    pipeline_class = spec.pipeline_class
     if model is None:
         if default_model_resolver is not None:
             model = default_model_resolver(name)
@@ -161,7 +160,7 @@ def pipeline(
             model = resolve(name)
         if name == "zero-shot-classification":
             # the embedded default is a sentence encoder, not an NLI model: rank labels by similarity
-            spec, pipeline_class = Task(EmbeddingZeroShotPipeline, AutoModel), EmbeddingZeroShotPipeline
+            spec = Task(EmbeddingZeroShotPipeline, AutoModel)
     if isinstance(model, (str, os.PathLike)):
         if spec.model_class is None:
             raise ConfigError(
@@ -188,6 +187,6 @@ def pipeline(
             )
     if isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer, use_fast=use_fast)
-    return pipeline_class(
+    return spec.pipeline_class(
         model, tokenizer, device=device, batch_size=batch_size, dtype=dtype, task=name, **kwargs
     )
