@@ -27,34 +27,31 @@ def max_difference(reference, ours, mask):
     return (reference[keep] - ours[keep]).abs().max().item()
 
 
-def test_tiny_bert_encoder(tmp_path):
-    bert = transformers.BertModel(transformers.BertConfig(**TINY_BERT)).eval()
-    torch.nn.init.normal_(bert.embeddings.token_type_embeddings.weight)  # make segment 0 matter
-    bert.save_pretrained(tmp_path / "bert")
-    convert(tmp_path / "bert", tmp_path / "distil")
-    ours = DistilBertModel.from_pretrained(tmp_path / "distil")
+def converted_difference(bert, our_class, source, output, vocab_size):
+    """Convert `source` (where `bert` was saved), load it as `our_class`, and compare outputs on real tokens."""
+    convert(source, output)
+    ours = our_class.from_pretrained(output)
     assert ours.load_report.is_clean
-    ids, mask = padded_batch(99)
+    ids, mask = padded_batch(vocab_size)
     with torch.no_grad():
-        expected = bert(input_ids=ids, attention_mask=mask).last_hidden_state
-        actual = ours(input_ids=ids, attention_mask=mask).last_hidden_state
-    assert max_difference(expected, actual, mask) <= 1e-5
+        expected = bert(input_ids=ids, attention_mask=mask)[0]  # last_hidden_state or MLM logits
+        actual = ours(input_ids=ids, attention_mask=mask)[0]
+    return max_difference(expected, actual, mask)
+
+
+@pytest.mark.parametrize(("bert_class", "our_class", "reference_class"), [
+    (transformers.BertModel, DistilBertModel, transformers.DistilBertModel),
+    (transformers.BertForMaskedLM, DistilBertForMaskedLM, transformers.DistilBertForMaskedLM),
+])
+def test_tiny_bert(bert_class, our_class, reference_class, tmp_path):
+    bert = bert_class(transformers.BertConfig(**TINY_BERT)).eval()
+    embeddings = bert.embeddings if hasattr(bert, "embeddings") else bert.bert.embeddings
+    torch.nn.init.normal_(embeddings.token_type_embeddings.weight)  # make segment 0 matter
+    bert.save_pretrained(tmp_path / "bert")
+    assert converted_difference(bert, our_class, tmp_path / "bert", tmp_path / "distil", 99) <= 1e-5
     # the converted files load in the reference's DistilBERT too, with nothing missing
-    reference, info = transformers.DistilBertModel.from_pretrained(tmp_path / "distil", output_loading_info=True)
+    _, info = reference_class.from_pretrained(tmp_path / "distil", output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
-
-
-def test_tiny_bert_masked_lm(tmp_path):
-    bert = transformers.BertForMaskedLM(transformers.BertConfig(**TINY_BERT)).eval()
-    bert.save_pretrained(tmp_path / "bert")
-    convert(tmp_path / "bert", tmp_path / "distil")
-    ours = DistilBertForMaskedLM.from_pretrained(tmp_path / "distil")
-    assert ours.load_report.is_clean
-    ids, mask = padded_batch(99)
-    with torch.no_grad():
-        expected = bert(input_ids=ids, attention_mask=mask).logits
-        actual = ours(input_ids=ids, attention_mask=mask).logits
-    assert max_difference(expected, actual, mask) <= 1e-5
 
 
 def test_unconvertible_checkpoints_are_refused(tmp_path):
@@ -72,11 +69,5 @@ def test_real_minilm_matches_bert(tmp_path):
     from distilkit.models.assets import minilm_dir
 
     source = minilm_dir()
-    convert(source, tmp_path / "distil")
     bert = transformers.BertModel.from_pretrained(source).eval()
-    ours = DistilBertModel.from_pretrained(tmp_path / "distil")
-    ids, mask = padded_batch(30522)
-    with torch.no_grad():
-        expected = bert(input_ids=ids, attention_mask=mask).last_hidden_state
-        actual = ours(input_ids=ids, attention_mask=mask).last_hidden_state
-    assert max_difference(expected, actual, mask) <= 1e-5
+    assert converted_difference(bert, DistilBertModel, source, tmp_path / "distil", 30522) <= 1e-5
