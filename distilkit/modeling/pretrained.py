@@ -301,8 +301,9 @@ class PreTrainedModel(nn.Module):
 
         fresh = set(missing) | {key for key, _, _ in mismatched}
         modules = dict(self.named_modules())
-        for owner in sorted({key.rpartition(".")[0] for key in fresh}):  # each module once (weight and bias)
-            self._init_weights(modules[owner])
+        for key in sorted(fresh):
+            owner = modules[key.rpartition(".")[0]]
+            self._init_weights(owner)
         loadable = {key: value for key, value in state.items() if key in model_state and key not in fresh}
         # strict=False: the tied key and the fresh ones are deliberately absent
         self.load_state_dict(loadable, strict=False)
