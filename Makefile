@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,11 @@ demo: $(STAMP)
 	$(BIN)/python -m distilkit.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
-
-test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+
+# full builds of the default models, about an hour on 2 cores; one process, since each build uses every core
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check distilkit tests benchmarks

@@ -3,14 +3,23 @@
 import pytest
 
 from distilkit.errors import DistilkitError
-from distilkit.models.data import parse_bio, parse_movie_snippets, rotten_tomatoes, split, wnut_ner
+from distilkit.models.data import parse_bio, parse_snippets, rotten_tomatoes, split, vader_snippets, wnut_ner
 
 
 def test_movie_snippets_are_labelled_by_sign_and_zeros_dropped():
     text = "1\t2.27\tThe Rock is destined\r\n2\t-0.6\tEffective but too tepid biopic\r\n3\t0.0\tNeutral\r\n"
-    assert parse_movie_snippets(text) == [("The Rock is destined", 1), ("Effective but too tepid biopic", 0)]
+    assert parse_snippets(text) == [("The Rock is destined", 1), ("Effective but too tepid biopic", 0)]
+    assert parse_snippets(text, min_valence=1.0) == [("The Rock is destined", 1)]
     with pytest.raises(DistilkitError, match="line 1"):
-        parse_movie_snippets("garbage")
+        parse_snippets("garbage")
+
+
+def test_the_other_vader_sets_are_readable():
+    tweets = vader_snippets("tweets")
+    assert len(tweets) == 4196 and {label for _, label in tweets} == {0, 1}
+    assert len(vader_snippets("amazon", min_valence=0.5)) < len(vader_snippets("amazon"))
+    with pytest.raises(DistilkitError, match="'imdb'"):
+        vader_snippets("imdb")
 
 
 def test_bio_sentences():

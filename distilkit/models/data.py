@@ -49,26 +49,41 @@ def vader_resources() -> Path:
     return _atomic_entry("vader-ground-truth", build)
 
 
-def parse_movie_snippets(text: str) -> list[tuple[str, int]]:
-    """`id<TAB>mean valence<TAB>sentence` lines -> (sentence, 1 if positive else 0); zero-valence lines dropped."""
+def parse_snippets(text: str, *, source: str = MOVIE_SNIPPETS,
+                   min_valence: float = 0.0) -> list[tuple[str, int]]:
+    """`id<TAB>mean valence<TAB>sentence` lines -> (sentence, 1 if positive else 0); lines whose mean valence is 0
+    (or, with `min_valence`, below it in absolute value) are dropped."""
     examples = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) < 3:
-            raise DistilkitError(f"{MOVIE_SNIPPETS} line {number} has {len(fields)} fields, expected 3")
+            raise DistilkitError(f"{source} line {number} has {len(fields)} fields, expected 3")
         valence = float(fields[1])
         sentence = "\t".join(fields[2:]).strip()
-        if valence != 0 and sentence:
+        if valence != 0 and abs(valence) >= min_valence and sentence:
             examples.append((sentence, int(valence > 0)))
     return examples
 
 
+# the other ground-truth sets of the VADER archive, rated the same way: product reviews, tweets, NYT editorials
+VADER_SNIPPETS = {"movies": MOVIE_SNIPPETS, "amazon": "amazonReviewSnippets_GroundTruth.txt",
+                  "tweets": "tweets_GroundTruth.txt", "nyt": "nytEditorialSnippets_GroundTruth.txt"}
+
+
+def vader_snippets(name: str, *, min_valence: float = 0.0) -> list[tuple[str, int]]:
+    """One of the VADER ground-truth sets (`VADER_SNIPPETS`) with binary labels (1 = positive), in file order."""
+    if name not in VADER_SNIPPETS:
+        raise DistilkitError(f"unknown VADER snippet set {name!r}; choose from {', '.join(VADER_SNIPPETS)}")
+    file_name = VADER_SNIPPETS[name]
+    text = (vader_resources() / file_name).read_text(encoding="utf-8")
+    return parse_snippets(text, source=file_name, min_valence=min_valence)
+
+
 def rotten_tomatoes() -> list[tuple[str, int]]:
     """The Rotten Tomatoes sentences with binary labels (1 = positive), in file order."""
-    text = (vader_resources() / MOVIE_SNIPPETS).read_text(encoding="utf-8")
-    return parse_movie_snippets(text)
+    return vader_snippets("movies")
 
 
 def parse_bio(text: str) -> list[tuple[list[str], list[str]]]:
