@@ -95,3 +95,21 @@ def test_recipe_end_to_end_on_a_tiny_slice(name, task, text, models_root, monkey
                        "fill-mask": transformers.DistilBertForMaskedLM}[name]
     _, info = reference_class.from_pretrained(folder, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_fill_mask_training_loss_equals_the_models_own(tmp_path):
+    from distilkit import DistilBertConfig, DistilBertForMaskedLM
+    from distilkit.training import TrainingArguments
+
+    torch.manual_seed(0)
+    model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=50, dim=16, hidden_dim=32, n_layers=2, n_heads=2))
+    model.eval()
+    ids = torch.randint(5, 50, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 4:] = 0
+    labels = torch.full_like(ids, -100)
+    labels[0, 2], labels[1, 1], labels[2, 5] = 7, 9, 11
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    trainer = recipes.masked_positions_trainer()(model=model, args=TrainingArguments(output_dir=str(tmp_path)))
+    expected = model(**inputs).loss
+    assert torch.allclose(trainer.compute_loss(model, inputs), expected, atol=1e-6)

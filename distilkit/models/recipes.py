@@ -206,10 +206,13 @@ def build_ner(folder: Path, *, limit: int | None = None, overrides: dict | None 
     return {"recipe": "ner", "base": MINILM_SPEC, "test_f1": test_metrics["test_f1"], "validation_f1": validation_f1}
 
 
-FILL_MASK = {"seed": 42, "learning_rate": 1e-3, "max_steps": 800, "batch_size": 32, "max_length": 64,
-             "warmup_ratio": 0.05, "weight_decay": 0.0, "scheduler": "linear", "held_out_book": "Persuasion",
-             "evaluation_paragraphs": 600, "mask_fraction": 0.15,
-             "freeze_encoder": True, "tie_projector": True}
+# The encoder is fine-tuned with the head. With the encoder frozen (the first design), 200 steps gave held-out
+# top-1 0.0% / top-5 11.8% (12.1% with an untied, trainable projector): the sentence-embedding encoder does not
+# expose the masked word, so the head learns word frequencies. Fine-tuning everything, the same 200 steps at lr 1e-4
+# gave 15.9% / 34.6%. `freeze_encoder=True` rebuilds the frozen variant.
+FILL_MASK = {"seed": 42, "learning_rate": 1e-4, "max_steps": 1000, "batch_size": 32, "max_length": 64,
+             "warmup_ratio": 0.05, "weight_decay": 0.01, "scheduler": "linear", "held_out_book": "Persuasion",
+             "evaluation_paragraphs": 600, "mask_fraction": 0.15, "freeze_encoder": False}
 
 
 def austen_paragraphs(text: str) -> list[str]:
@@ -254,13 +257,30 @@ def masked_word_accuracy(model, tokenizer, paragraphs: list[str], *, max_length:
     return {"top1": hits1 / max(total, 1), "top5": hits5 / max(total, 1), "masked_words": total}
 
 
-def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict | None = None) -> dict:
-    """Train a masked-LM head on the frozen converted encoder with the Jane Austen novels; one novel is held out."""
-    import torch
+def masked_positions_trainer():
+    """A Trainer whose loss projects onto the 30k-word vocabulary only at the masked positions: the model's own
+    loss (cross-entropy over the labelled positions) at about half the compute of projecting every token."""
+    import torch.nn.functional as F
 
+    from ..training import Trainer
+
+    class MaskedPositionsTrainer(Trainer):
+        def compute_loss(self, model, inputs):
+            labels = inputs["labels"]
+            hidden = model.distilbert(input_ids=inputs["input_ids"],
+                                      attention_mask=inputs["attention_mask"]).last_hidden_state  # (B, T, D)
+            chosen = labels != -100
+            transformed = model.vocab_layer_norm(model.activation(model.vocab_transform(hidden[chosen])))  # (N, D)
+            return F.cross_entropy(model.vocab_projector(transformed), labels[chosen])
+
+    return MaskedPositionsTrainer
+
+
+def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict | None = None) -> dict:
+    """Train a masked-LM head, and fine-tune the converted encoder, on Jane Austen's novels; one novel is held out."""
     from ..modeling import DistilBertForMaskedLM
     from ..tokenization import DistilBertTokenizerFast
-    from ..training import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from ..training import DataCollatorForLanguageModeling, TrainingArguments
     from .assets import jane_austen_texts
 
     settings = {**FILL_MASK, **(overrides or {})}
@@ -272,10 +292,7 @@ def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict |
     with tempfile.TemporaryDirectory() as scratch:
         encoder = convert(minilm_dir(), Path(scratch) / "encoder")
         tokenizer = DistilBertTokenizerFast.from_pretrained(encoder, model_max_length=512)
-        model = DistilBertForMaskedLM.from_pretrained(encoder, tie_word_embeddings=settings["tie_projector"])
-        if not settings["tie_projector"]:  # a trainable projector, starting from the word embeddings
-            with torch.no_grad():
-                model.vocab_projector.weight.copy_(model.distilbert.embeddings.word_embeddings.weight)
+        model = DistilBertForMaskedLM.from_pretrained(encoder)
         if settings["freeze_encoder"]:  # the encoder (and a tied projector weight) stay frozen
             for parameter in model.distilbert.parameters():
                 parameter.requires_grad = False
@@ -288,8 +305,9 @@ def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict |
             max_steps=settings["max_steps"], per_device_train_batch_size=settings["batch_size"],
             warmup_ratio=settings["warmup_ratio"], weight_decay=settings["weight_decay"],
             lr_scheduler_type=settings["scheduler"], save_strategy="no", logging_steps=50, seed=settings["seed"])
-        trainer = Trainer(model=model, args=arguments, train_dataset=features,
-                          data_collator=DataCollatorForLanguageModeling(tokenizer), processing_class=tokenizer)
+        trainer = masked_positions_trainer()(model=model, args=arguments, train_dataset=features,
+                                             data_collator=DataCollatorForLanguageModeling(tokenizer),
+                                             processing_class=tokenizer)
         trainer.train()
         scores = masked_word_accuracy(model, tokenizer, held_out, max_length=settings["max_length"],
                                       fraction=settings["mask_fraction"], seed=settings["seed"])
@@ -298,15 +316,18 @@ def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict |
                "masked words evaluated": scores["masked_words"],
                "paragraphs (train / held out)": f"{len(train)} / {len(held_out)}"}
     write_card(folder, "distilkit default: fill-mask", {
-        "Base model": BASE_MODEL + "; the encoder is frozen, only the masked-LM head is trained.",
+        "Base model": BASE_MODEL + (" (frozen; only the masked-LM head is trained)." if settings["freeze_encoder"]
+                                    else "; fine-tuned with a new masked-LM head."),
         "Data": "Jane Austen's six novels from Debian r-cran-janeaustenr (public-domain texts, read with the PyPI "
                 f"rdata package). {settings['held_out_book']} is held out for evaluation; the other five train.",
         "Recipe": "Masked-LM objective (15% of tokens chosen; 80% [MASK], 10% random, 10% kept; special tokens never "
-                  "chosen) on paragraphs of up to 64 tokens; vocab_transform, its LayerNorm and the projector bias "
-                  "are trained, the projector weight stays tied to the frozen word embeddings. Evaluation masks a "
-                  "seeded 15% of the single-piece words of held-out paragraphs.",
-        "Why this source": "No packaged masked-LM checkpoint exists among the reachable registries; all-MiniLM-L6-v2 "
-                           "ships without its MLM head, so the head is learnt here. Austen is the largest clean "
+                  "chosen) on paragraphs of up to 64 tokens; the head (vocab_transform, its LayerNorm, the projector bias; the "
+                  "projector weight is tied to the word embeddings) is new, and the encoder is fine-tuned with it "
+                  "unless freeze_encoder is set: frozen, the sentence-embedding encoder does not expose the masked "
+                  "word and the head only learns word frequencies (held-out top-1 0%, top-5 12%). Evaluation masks "
+                  "a seeded 15% of the single-piece words of held-out paragraphs.",
+        "Why this source": "The packaged assets (DESIGN.md) hold no masked-LM checkpoint, and all-MiniLM-L6-v2 ships "
+                           "without its MLM head, so the head is learnt here. Austen is the largest clean "
                            "English text available offline.",
         "Hyper-parameters": settings,
         "Held-out results": metrics,
@@ -320,6 +341,6 @@ RECIPES: dict[str, Recipe] = {
     "sentiment": Recipe("sentiment", "binary sentiment (Rotten Tomatoes, fine-tuned all-MiniLM-L6-v2)", 15,
                         build_sentiment),
     "ner": Recipe("ner", "named entities, 10 WNUT-16 types (fine-tuned all-MiniLM-L6-v2)", 10, build_ner),
-    "fill-mask": Recipe("fill-mask", "masked-word prediction (MLM head on frozen all-MiniLM-L6-v2, Jane Austen)", 10,
+    "fill-mask": Recipe("fill-mask", "masked-word prediction (all-MiniLM-L6-v2 fine-tuned with an MLM head on Jane Austen)", 20,
                         build_fill_mask),
 }
