@@ -340,7 +340,7 @@ def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict |
 RECIPES: dict[str, Recipe] = {
     "embeddings": Recipe("embeddings", "sentence embeddings (all-MiniLM-L6-v2, mean pooling)", 1,
                          build_embeddings),
-    "sentiment": Recipe("sentiment", "binary sentiment (Rotten Tomatoes, fine-tuned all-MiniLM-L6-v2)", 15,
+    "sentiment": Recipe("sentiment", "binary sentiment (Rotten Tomatoes, fine-tuned all-MiniLM-L6-v2)", 6,
                         build_sentiment),
     "ner": Recipe("ner", "named entities, 10 WNUT-16 types (fine-tuned all-MiniLM-L6-v2)", 10, build_ner),
     "fill-mask": Recipe("fill-mask", "masked-word prediction (all-MiniLM-L6-v2 fine-tuned with an MLM head on Jane Austen)", 20,
