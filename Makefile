@@ -21,7 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow" tests
 
-# full builds of the default models, about an hour on 2 cores; one process, since each build uses every core
+# full builds of the default models, about half an hour on 2 cores; one process, since each build uses every core
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests
 

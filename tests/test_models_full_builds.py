@@ -1,6 +1,6 @@
 """Full builds of the trained default models, checked against the held-out scores the issue asks for.
 
-Marked `slow`: together they take about an hour on 2 cores, far over the default suite's budget, so `make test`
+Marked `slow`: together they take about half an hour on 2 cores (31 min measured), far over the default suite's budget, so `make test`
 skips them and `make test-slow` runs them (one at a time: the builds use every core).
 """
 

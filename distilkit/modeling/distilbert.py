@@ -353,12 +353,15 @@ class DistilBertForMaskedLM(DistilBertPreTrainedHead):
     def get_output_embeddings(self) -> nn.Linear:
         return self.vocab_projector
 
+    def vocab_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The head alone: encoder states (..., D) -> vocabulary logits (..., V)."""
+        return self.vocab_projector(self.vocab_layer_norm(self.activation(self.vocab_transform(hidden))))
+
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
         encoded = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
                               output_hidden_states, kwargs)
-        hidden = self.activation(self.vocab_transform(encoded.last_hidden_state))  # (B, T, D)
-        logits = self.vocab_projector(self.vocab_layer_norm(hidden))  # (B, T, V)
+        logits = self.vocab_logits(encoded.last_hidden_state)  # (B, T, V)
         loss = None
         if labels is not None:
             check_labels(labels, logits.shape[:2], "labels", num_classes=logits.size(-1))

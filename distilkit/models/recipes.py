@@ -272,8 +272,7 @@ def masked_positions_trainer():
             hidden = model.distilbert(input_ids=inputs["input_ids"],
                                       attention_mask=inputs["attention_mask"]).last_hidden_state  # (B, T, D)
             chosen = labels != -100
-            transformed = model.vocab_layer_norm(model.activation(model.vocab_transform(hidden[chosen])))  # (N, D)
-            return F.cross_entropy(model.vocab_projector(transformed), labels[chosen])
+            return F.cross_entropy(model.vocab_logits(hidden[chosen]), labels[chosen])  # logits (N, V)
 
     return MaskedPositionsTrainer
 
