@@ -5,20 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo browser test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to the CPU build that lies on disk (a newer torch would pull a CUDA build).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# every extra, so the tests exercise every optional layer (none is skipped for a missing package)
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,serve,tf,ray,remote,explain]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m distilkit.demo
 
-test: $(STAMP)
+# the browser tests drive Debian's chromium (browser downloads by Playwright do not work offline)
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -m "not slow" tests
 
 # full builds of the default models, about half an hour on 2 cores; one process, since each build uses every core

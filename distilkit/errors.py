@@ -24,3 +24,7 @@ class TokenizerError(DistilkitError, ValueError):
 
 class InputError(DistilkitError, ValueError):
     """A call received input it cannot process (wrong type, out-of-range ids, too long, ...)."""
+
+
+class MissingExtraError(DistilkitError, ImportError):
+    """An optional layer was used without its extra installed; the message names `pip install distilkit[...]`."""
