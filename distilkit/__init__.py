@@ -6,10 +6,11 @@ the layers it uses.
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 _EXPORTS = {
-    "errors": ["DistilkitError", "ConfigError", "CheckpointError", "TokenizerError", "InputError"],
+    "errors": ["DistilkitError", "ConfigError", "CheckpointError", "TokenizerError", "InputError", "RemoteError",
+               "RemoteAnswerError", "RemoteTimeoutError"],
     "configuration": ["PretrainedConfig", "PreTrainedConfig", "DistilBertConfig"],
     "modeling": [
         "PreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
@@ -34,7 +35,13 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 
 
+# optional layers reachable as attributes (`distilkit.remote.OpenAICompatible`), imported on first use
+_SUBPACKAGES = ("remote",)
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _WHERE:
         value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value

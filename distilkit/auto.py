@@ -125,6 +125,13 @@ class _AutoModelBase:
         return model_class.from_pretrained(pretrained_model_name_or_path, config=config, **kwargs)
 
 
+def registered_model_classes() -> dict[str, type[PreTrainedModel]]:
+    """Class name -> model class, over every Auto model registry (what a config's `architectures` may name)."""
+    return {model_class.__name__: model_class
+            for auto_class in _AutoModelBase.__subclasses__()
+            for model_class in auto_class._registry.values()}
+
+
 class AutoModel(_AutoModelBase):
     _registry = {DistilBertConfig: DistilBertModel}
 

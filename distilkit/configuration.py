@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ._io import atomic_save, write_text_atomic
+from ._version import __version__
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -190,8 +192,6 @@ class PretrainedConfig:
         data["model_type"] = self.model_type
         if not data.get("transformers_version"):
             data.pop("transformers_version", None)
-        from . import __version__
-
         data["distilkit_version"] = __version__
         return data
 
@@ -212,11 +212,9 @@ class PretrainedConfig:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str | os.PathLike, use_diff: bool = True) -> None:
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(self.to_json_string(use_diff=use_diff), encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomic(path, self.to_json_string(use_diff=use_diff))
 
+    @atomic_save()
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
         """Write `config.json` into `save_directory` (created if needed)."""
         if kwargs:

@@ -126,8 +126,7 @@ def convert(source: str | Path, output: str | Path, *, allow_pickle: bool = Fals
     if has_head:
         state = {(key if key.startswith("vocab_") else f"distilbert.{key}"): value for key, value in state.items()}
     model = model_class(config)
-    model._load_checkpoint_state(state, key_mapping=None, strict=True, ignore_mismatched_sizes=False,
-                                 source=str(source))
+    model.load_checkpoint_state(state, source=str(source))
     print(f"[distilkit.convert] writing {model_class.__name__} to {output}", file=sys.stderr)
     model.save_pretrained(output)
     copy_tokenizer_files(source, output)

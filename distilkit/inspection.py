@@ -11,14 +11,12 @@ from typing import Any
 
 import torch
 
-from .auto import AutoConfig, AutoModel, _AutoModelBase
+from .auto import AutoConfig, AutoModel, registered_model_classes
 
 
 def model_class_for(config) -> type:
     """The class named by `config.architectures`, looked up among the registered classes only (never imported)."""
-    registered = {model_class.__name__: model_class
-                  for auto_class in _AutoModelBase.__subclasses__()
-                  for model_class in auto_class._registry.values()}
+    registered = registered_model_classes()
     for name in config.architectures or []:
         if name in registered:
             return registered[name]

@@ -22,6 +22,7 @@ from distilkit import (
     DistilBertModel,
 )
 from distilkit.errors import ConfigError, DistilkitError, InputError
+from distilkit.models import defaults
 from distilkit.pipelines import Pipeline, pipeline, register_pipeline
 from distilkit.tokenization import DistilBertTokenizerFast
 
@@ -92,7 +93,7 @@ def test_missing_model_asks_the_default_resolver(saved, monkeypatch):
     with pytest.raises(DistilkitError, match="needs model=.*question-answering data"):
         pipeline("question-answering")  # the embedded defaults have no QA model
     asked = []
-    monkeypatch.setattr(pipelines, "default_model_resolver", lambda task: asked.append(task) or saved)
+    monkeypatch.setattr(defaults, "resolve", lambda task: asked.append(task) or saved)
     classifier = pipeline("sentiment-analysis")
     assert asked == ["text-classification"] and isinstance(
         classifier.model, DistilBertForSequenceClassification

@@ -19,7 +19,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..checkpoint import LoadReport, find_weight_files, load_state_dict, rename_legacy_keys, save_state_dict
+from .._io import atomic_save
+from ..checkpoint import (
+    LoadReport,
+    check_finite_weights,
+    find_weight_files,
+    load_state_dict,
+    rename_legacy_keys,
+    save_state_dict,
+)
 from ..configuration import PretrainedConfig
 from ..errors import CheckpointError, ConfigError
 
@@ -180,9 +188,11 @@ class PreTrainedModel(nn.Module):
 
     # -- saving -------------------------------------------------------------------------------------------------
 
+    @atomic_save()
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "50GB",
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True) -> None:
-        """Write config.json and model.safetensors (sharded with an index above `max_shard_size`)."""
+        """Write config.json and model.safetensors (sharded with an index above `max_shard_size`), all at once:
+        a kill mid-save leaves the folder's previous version (see `distilkit._io.staged_directory`)."""
         if not safe_serialization:
             raise CheckpointError("distilkit writes safetensors only (pickle files can run code when loaded); "
                                   "drop safe_serialization=False")
@@ -219,13 +229,14 @@ class PreTrainedModel(nn.Module):
                         attn_implementation: str | None = None, allow_pickle: bool = False,
                         ignore_mismatched_sizes: bool = False, strict: bool = True,
                         key_mapping: dict[str, str] | None = None, output_loading_info: bool = False,
-                        **config_kwargs: Any):
+                        check_finite: bool = False, **config_kwargs: Any):
         """Load a checkpoint from a directory or a Hub id (through the HF cache).
 
         Keyword arguments that name config fields override them (`num_labels=10`). Pickle `.bin` checkpoints are
         refused unless `allow_pickle=True`, which loads them with `torch.load(weights_only=True)` only.
         `strict=False` lets encoder weights missing from the file be freshly initialised (reported) instead of
-        raising; `ignore_mismatched_sizes=True` does the same for encoder weights of the wrong shape.
+        raising; `ignore_mismatched_sizes=True` does the same for encoder weights of the wrong shape. Weights holding
+        NaN or infinity are named in a warning, or refused (`CheckpointError`) with `check_finite=True`.
         """
         hub_kwargs = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
         if not isinstance(config, PretrainedConfig):
@@ -246,9 +257,10 @@ class PreTrainedModel(nn.Module):
 
         files = find_weight_files(pretrained_model_name_or_path, allow_pickle=allow_pickle, **hub_kwargs)
         state = load_state_dict(files, allow_pickle=allow_pickle)
+        check_finite_weights(state, str(pretrained_model_name_or_path), error=check_finite)
         with _no_init():
             model = cls(config)
-        report = model._load_checkpoint_state(state, key_mapping=key_mapping, strict=strict,
+        report = model.load_checkpoint_state(state, key_mapping=key_mapping, strict=strict,
                                               ignore_mismatched_sizes=ignore_mismatched_sizes,
                                               source=str(pretrained_model_name_or_path))
         model = model.to(target_dtype)
@@ -259,8 +271,12 @@ class PreTrainedModel(nn.Module):
                            "mismatched_keys": report.mismatched}
         return model
 
-    def _load_checkpoint_state(self, state: dict[str, torch.Tensor], *, key_mapping: dict[str, str] | None,
-                               strict: bool, ignore_mismatched_sizes: bool, source: str) -> LoadReport:
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor], *, key_mapping: dict[str, str] | None = None,
+                              strict: bool = True, ignore_mismatched_sizes: bool = False,
+                              source: str = "the state dict") -> LoadReport:
+        """Load a checkpoint's tensors into this model by `from_pretrained`'s rules (legacy names renamed, the
+        base-model prefix aligned, tied weights kept tied, bad encoder keys raised, fresh head weights reported);
+        returns the `LoadReport`, also kept as `self.load_report`."""
         state = rename_legacy_keys(state)
         if key_mapping:
             for pattern, replacement in key_mapping.items():

@@ -1,6 +1,6 @@
 """Which embedded default model serves each pipeline task when `pipeline(task)` is called without a model.
 
-Installing this module's `resolve` as the pipelines' `default_model_resolver` is what makes
+`pipeline(task)` calls `resolve` when no model is given, which is what makes
 `pipeline("sentiment-analysis")` work offline on a fresh machine: the default is built from packaged assets on
 first use (with progress and a message saying it happens once) and loaded from the cache afterwards.
 """

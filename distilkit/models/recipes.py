@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from ..convert import convert
 from .assets import MINILM_SPEC, minilm_dir
 from .data import rotten_tomatoes, split, vader_snippets, wnut_ner
-from .registry import Recipe
 
 BASE_MODEL = f"sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from PyPI {MINILM_SPEC}, converted to DistilBERT"
 SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    minutes: int  # rough build time on a 2-core machine, shown before a build starts
+    build: Callable[[Path], dict]  # writes the model into a folder; returns facts for the manifest
 
 
 def write_card(folder: Path, title: str, sections: dict[str, str | dict]) -> None:

@@ -15,21 +15,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DistilkitError
+from .recipes import RECIPES, Recipe
 
 MANIFEST = "manifest.json"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    summary: str
-    minutes: int  # rough build time on a 2-core machine, shown before a build starts
-    build: Callable[[Path], dict]  # writes the model into a folder; returns facts for the manifest
 
 
 def models_root() -> Path:
@@ -43,8 +34,6 @@ def model_dir(name: str) -> Path:
 
 
 def recipe(name: str) -> Recipe:
-    from .recipes import RECIPES
-
     if name not in RECIPES:
         raise DistilkitError(f"unknown default model {name!r}; choose from {', '.join(RECIPES)}")
     return RECIPES[name]

@@ -4,8 +4,7 @@ own.
 Follows the reference's factory (spec sections 6 and 7): `model` is a directory or Hub id (loaded with the
 task's Auto class, so classes registered with the Auto classes load by path) or a model instance (any
 `nn.Module` whose output has the fields the task reads); the tokenizer comes from the same place unless given.
-Omitting `model` asks `default_model_resolver` (set by the embedded-defaults layer) for a local copy of the
-task's default model.
+Omitting `model` loads the task's embedded default model (`distilkit.models.defaults`, built on first use).
 
     classifier = pipeline("sentiment-analysis", model="path/to/checkpoint", batch_size=32)
     classifier(["I loved it", "Dull."])
@@ -14,7 +13,7 @@ task's default model.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +49,6 @@ __all__ = [
     "TextClassificationPipeline",
     "TokenClassificationPipeline",
     "ZeroShotClassificationPipeline",
-    "default_model_resolver",
     "pipeline",
     "register_pipeline",
     "supported_tasks",
@@ -75,11 +73,6 @@ TASKS: dict[str, Task] = {
     "zero-shot-classification": Task(ZeroShotClassificationPipeline, AutoModelForSequenceClassification),
     "multiple-choice": Task(MultipleChoicePipeline, AutoModelForMultipleChoice),
 }
-
-# Task name -> a local directory holding that task's default model (built on first use). None means the
-# embedded defaults of `distilkit.models.defaults`; set it to supply other defaults.
-default_model_resolver: Callable[[str], str | os.PathLike] | None = None
-
 
 def supported_tasks() -> dict[str, str]:
     """Every task name and alias -> the task it runs."""
@@ -142,7 +135,8 @@ def pipeline(
     model_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Pipeline:
-    """Build the pipeline of `task` around `model` (a path, a Hub id, or a model instance).
+    """Build the pipeline of `task` around `model` (a path, a Hub id, or a model instance; or a remote chat
+    model, `"openai:NAME"` or a `distilkit.remote.OpenAICompatible`, for the four tasks it serves).
 
     `device`: None picks the first accelerator if there is one, else CPU; -1 is CPU; k is CUDA device k.
     `dtype`: e.g. "float16" or torch.bfloat16 to run the model in that precision. `model_kwargs` go to the
@@ -150,14 +144,19 @@ def pipeline(
     """
     name = canonical_task(task)
     spec = TASKS[name]
-    if model is None:
-        if default_model_resolver is not None:
-            model = default_model_resolver(name)
-        else:
-            # the defaults layer sits above this one; it is imported only when a default is asked for
-            from ..models.defaults import resolve
+    remote = sys.modules.get("distilkit.remote")  # an OpenAICompatible instance means it is imported already
+    if (isinstance(model, str) and model.startswith("openai:")) or (
+        remote is not None and isinstance(model, remote.OpenAICompatible)
+    ):
+        # a chat model behind an OpenAI-compatible API: the remote layer sits above this one
+        from ..remote import remote_pipeline
 
-            model = resolve(name)
+        return remote_pipeline(name, model, tokenizer, device, dtype, model_kwargs, batch_size, **kwargs)
+    if model is None:
+        # imported only when a default is asked for: building one pulls in the training stack
+        from ..models import defaults
+
+        model = defaults.resolve(name)
         if name == "zero-shot-classification":
             # the embedded default is a sentence encoder, not an NLI model: rank labels by similarity
             spec = Task(EmbeddingZeroShotPipeline, AutoModel)
