@@ -19,6 +19,7 @@ import torch
 
 from ..errors import InputError
 from .base import (
+    MODEL_INPUTS,
     Params,
     Pipeline,
     check_text,
@@ -45,9 +46,19 @@ class FillMaskPipeline(Pipeline):
     too_long_hint = "pass tokenizer_kwargs={'truncation': True} to cut it, or shorten it"
 
     def _sanitize_parameters(
-        self, top_k: Any = 5, targets: Any = None, tokenizer_kwargs: Any = None, **unknown: Any
+        self,
+        top_k: Any = 5,
+        targets: Any = None,
+        tokenizer_kwargs: Any = None,
+        explain: Any = False,
+        **unknown: Any,
     ) -> Params:
-        reject_unknown(self.task, unknown, ("top_k", "targets", "tokenizer_kwargs", "batch_size"))
+        reject_unknown(
+            self.task, unknown, ("top_k", "targets", "tokenizer_kwargs", "batch_size", "explain")
+        )
+        from ..explain.hooks import explain_options  # imports nothing above the modeling layer
+
+        options = explain_options(explain)
         tokenizer = self.require_tokenizer()
         if tokenizer.mask_token is None or tokenizer.mask_token_id is None:
             raise InputError(
@@ -65,7 +76,8 @@ class FillMaskPipeline(Pipeline):
             {key: value for key, value in tokenizer_kwargs.items() if key not in TOKENIZER_OPTIONS},
             TOKENIZER_OPTIONS,
         )
-        return tokenizer_kwargs, {"top_k": top_k, "target_ids": target_ids}, {}
+        preprocess = {**tokenizer_kwargs, "return_offsets_mapping": options is not None}
+        return preprocess, {"top_k": top_k, "target_ids": target_ids}, {"explain": options}
 
     def _target_ids(self, targets: Any) -> list[int]:
         if isinstance(targets, str):
@@ -102,7 +114,9 @@ class FillMaskPipeline(Pipeline):
         options = self.truncation_options(
             tokenizer_kwargs.get("truncation"), tokenizer_kwargs.get("max_length")
         )
-        features = tokenizer_features(tokenizer(texts, **options))
+        offsets = tokenizer_kwargs.get("return_offsets_mapping", False)  # only for explain=True
+        encoding = tokenizer(texts, **options, return_offsets_mapping=offsets)
+        features = tokenizer_features(encoding, (*MODEL_INPUTS, "offset_mapping"))
         mask_id = tokenizer.mask_token_id
         for feature, name in zip(features, names, strict=True):
             if mask_id not in feature["input_ids"]:
@@ -135,7 +149,7 @@ class FillMaskPipeline(Pipeline):
             for ids, row_scores, row_tokens in per_row
         ]
 
-    def postprocess(self, features: list[dict], outputs: list[dict]) -> list:
+    def postprocess(self, features: list[dict], outputs: list[dict], explain: dict | None = None) -> list:
         output = outputs[0]
         tokenizer = self.tokenizer
         input_ids = output["input_ids"]
@@ -160,4 +174,8 @@ class FillMaskPipeline(Pipeline):
                     }
                 )
             results.append(candidates)
+        if explain is not None:
+            from ..explain.hooks import explain_masks
+
+            explain_masks(self, features[0], positions, results, explain)  # adds attributions and delta
         return results[0] if single else results

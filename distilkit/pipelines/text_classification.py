@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import (
+    MODEL_INPUTS,
     Params,
     Pipeline,
     check_text,
@@ -91,22 +92,37 @@ class TextClassificationPipeline(Pipeline):
         function_to_apply: Any = None,
         truncation: Any = True,
         max_length: int | None = None,
+        explain: Any = False,
         **unknown: Any,
     ) -> Params:
         reject_unknown(
-            self.task, unknown, ("top_k", "function_to_apply", "truncation", "max_length", "batch_size")
+            self.task,
+            unknown,
+            ("top_k", "function_to_apply", "truncation", "max_length", "batch_size", "explain"),
         )
-        postprocess = {"function": check_function(function_to_apply)}
+        from ..explain.hooks import explain_options  # imports nothing above the modeling layer
+
+        options = explain_options(explain)
+        postprocess = {"function": check_function(function_to_apply), "explain": options}
         if top_k is not _UNSET:
             postprocess["top_k"] = check_top_k(top_k, allow_none=True)
-        return {"truncation": truncation, "max_length": max_length}, {}, postprocess
+        preprocess = {"truncation": truncation, "max_length": max_length, "offsets": options is not None}
+        return preprocess, {}, postprocess
 
     def preprocess(
-        self, items: list[Any], names: list[str], truncation: Any = True, max_length: int | None = None
+        self,
+        items: list[Any],
+        names: list[str],
+        truncation: Any = True,
+        max_length: int | None = None,
+        offsets: bool = False,
     ) -> list[list[dict[str, Any]]]:
         texts = [self._parse(item, name) for item, name in zip(items, names, strict=True)]
-        encoding = self.require_tokenizer()(texts, **self.truncation_options(truncation, max_length))
-        return [[feature] for feature in tokenizer_features(encoding)]
+        encoding = self.require_tokenizer()(
+            texts, **self.truncation_options(truncation, max_length), return_offsets_mapping=offsets
+        )
+        keep = (*MODEL_INPUTS, "offset_mapping")  # offsets only when explain=True asked for them
+        return [[feature] for feature in tokenizer_features(encoding, keep)]
 
     @staticmethod
     def _parse(item: Any, name: str) -> str | tuple[str, str]:
@@ -133,9 +149,22 @@ class TextClassificationPipeline(Pipeline):
         return [{"logits": row} for row in rows(logits)]
 
     def postprocess(
-        self, features: list[dict], outputs: list[dict], function: str | None = None, top_k: Any = _UNSET
+        self,
+        features: list[dict],
+        outputs: list[dict],
+        function: str | None = None,
+        top_k: Any = _UNSET,
+        explain: dict | None = None,
     ) -> Any:
-        scores = apply_function(function or default_function(self.config), outputs[0]["logits"])
+        result = self._labels(outputs[0]["logits"], function, top_k)
+        if explain is not None:
+            from ..explain.hooks import explain_labels
+
+            explain_labels(self, features[0], result, explain)  # adds attributions and delta
+        return result
+
+    def _labels(self, logits: Any, function: str | None, top_k: Any) -> Any:
+        scores = apply_function(function or default_function(self.config), logits)
         id2label = self.id2label
         if top_k is _UNSET:
             best = int(scores.argmax())

@@ -72,9 +72,14 @@ class TokenClassificationPipeline(Pipeline):
         aggregation_strategy: Any = "none",
         ignore_labels: Any = None,
         stride: Any = None,
+        explain: Any = False,
         **unknown: Any,
     ) -> Params:
-        reject_unknown(self.task, unknown, ("aggregation_strategy", "ignore_labels", "stride", "batch_size"))
+        reject_unknown(
+            self.task, unknown, ("aggregation_strategy", "ignore_labels", "stride", "batch_size", "explain")
+        )
+        from ..explain.hooks import explain_options  # imports nothing above the modeling layer
+
         strategy = check_strategy(aggregation_strategy)
         if stride is not None:
             if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
@@ -88,7 +93,8 @@ class TokenClassificationPipeline(Pipeline):
             ignore_labels = ["O"]
         elif isinstance(ignore_labels, str) or not all(isinstance(label, str) for label in ignore_labels):
             raise InputError(f"ignore_labels must be a list of label names, got {ignore_labels!r}")
-        return {"stride": stride}, {}, {"strategy": strategy, "ignore_labels": set(ignore_labels)}
+        postprocess = {"strategy": strategy, "ignore_labels": set(ignore_labels), "explain": explain_options(explain)}
+        return {"stride": stride}, {}, postprocess
 
     def preprocess(self, items: list[Any], names: list[str], stride: int | None = None) -> list[list[dict]]:
         texts = [check_text(item, name) for item, name in zip(items, names, strict=True)]
@@ -137,6 +143,17 @@ class TokenClassificationPipeline(Pipeline):
         outputs: list[dict],
         strategy: str = "none",
         ignore_labels: set[str] | frozenset[str] = frozenset({"O"}),
+        explain: dict | None = None,
+    ) -> list[dict]:
+        entities = self._entities(features, outputs, strategy, ignore_labels)
+        if explain is not None:
+            from ..explain.hooks import explain_entities
+
+            explain_entities(self, features, entities, explain)  # adds attributions and delta
+        return entities
+
+    def _entities(
+        self, features: list[dict], outputs: list[dict], strategy: str, ignore_labels: Any
     ) -> list[dict]:
         entities: list[dict] = []
         for feature, output in zip(features, outputs, strict=True):
