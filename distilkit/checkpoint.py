@@ -9,10 +9,10 @@ is allocated, and pickle is refused unless the caller opts in (then only via `to
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -22,8 +22,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from distilkit._io import staged_directory, write_json_atomic
 from distilkit.errors import CheckpointError, DistilkitError, InputError
 from distilkit.hub import hub_cache_dir, is_local, resolve_file
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "SAFE_WEIGHTS_NAME",
@@ -31,6 +34,7 @@ __all__ = [
     "PICKLE_WEIGHTS_NAME",
     "PICKLE_WEIGHTS_INDEX_NAME",
     "LoadReport",
+    "check_finite_weights",
     "find_weight_files",
     "load_state_dict",
     "parse_size",
@@ -99,10 +103,9 @@ def save_state_dict(
 
     One file `weights_name` when it fits in `max_shard_size`, else shards `model-0000i-of-0000N.safetensors`
     (greedy in key order; a tensor over the limit gets a shard of its own) plus `<weights_name>.index.json`.
-    Tensors must not share memory: store tied weights once (the caller deduplicates). Each file is written to
-    a temporary file in `directory` and moved into place only once all were written, so a failure leaves the
-    previous checkpoint intact; weight files of an earlier save that the new one does not use are then
-    removed.
+    Tensors must not share memory: store tied weights once (the caller deduplicates). The files are staged and
+    committed together (`distilkit._io.staged_directory`): a failure or a kill leaves the previous checkpoint
+    intact, and weight files of an earlier save that the new one does not use are removed on commit.
     """
     limit = parse_size(max_shard_size)
     if not re.fullmatch(r"[\w.-]+\.safetensors", weights_name):
@@ -114,7 +117,6 @@ def save_state_dict(
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"Cannot save weights into '{directory}': it is a file, not a directory.")
-    directory.mkdir(parents=True, exist_ok=True)
     stem = weights_name[: -len(".safetensors")]
     if len(shards) == 1:
         names = [weights_name]
@@ -122,53 +124,29 @@ def save_state_dict(
         names = [
             f"{stem}-{number:05d}-of-{len(shards):05d}.safetensors" for number in range(1, len(shards) + 1)
         ]
-
-    # (temporary file, final path) pairs, moved into place only once every file was written.
-    staged: list[tuple[Path, Path]] = []
+    index_name = weights_name + ".index.json"
+    ours = rf"{re.escape(stem)}(-\d{{5}}-of-\d{{5}})?\.safetensors(\.index\.json)?"
     try:
-        for name, shard in zip(names, shards, strict=True):
-            temporary = _temporary_path(directory, name)
-            staged.append((temporary, directory / name))
-            save_file(shard, str(temporary), metadata=file_metadata)
-            _fsync(temporary)
-        if len(shards) > 1:
-            index = {
-                "metadata": {
-                    "total_parameters": sum(tensor.numel() for tensor in tensors.values()),
-                    "total_size": sum(tensor.numel() * tensor.element_size() for tensor in tensors.values()),
-                },
-                "weight_map": {key: name for name, shard in zip(names, shards, strict=True) for key in shard},
-            }
-            temporary = _temporary_path(directory, weights_name + ".index.json")
-            staged.append((temporary, directory / (weights_name + ".index.json")))
-            temporary.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            _fsync(temporary)
-    except BaseException as error:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
-        if isinstance(error, Exception) and not isinstance(error, DistilkitError):
-            raise CheckpointError(
-                f"Could not write weights into '{directory}' ({type(error).__name__}: {error}); "
-                "the checkpoint that was there is unchanged."
-            ) from error
+        with staged_directory(directory, owns=[ours]) as stage:
+            for name, shard in zip(names, shards, strict=True):
+                save_file(shard, str(stage.path / name), metadata=file_metadata)
+            if len(shards) > 1:
+                index = {
+                    "metadata": {
+                        "total_parameters": sum(tensor.numel() for tensor in tensors.values()),
+                        "total_size": sum(tensor.numel() * tensor.element_size() for tensor in tensors.values()),
+                    },
+                    "weight_map": {key: name for name, shard in zip(names, shards, strict=True) for key in shard},
+                }
+                write_json_atomic(stage.path / index_name, index)
+    except DistilkitError:
         raise
-
-    # The index goes last, so a reader never sees an index whose shards are not all in place.
-    mode = _default_file_mode()
-    for number, (temporary, final) in enumerate(staged):
-        try:
-            os.chmod(temporary, mode)
-            os.replace(temporary, final)
-        except OSError as error:
-            for leftover, _ in staged[number:]:
-                leftover.unlink(missing_ok=True)
-            raise CheckpointError(
-                f"Could not move '{final.name}' into place in '{directory}' ({error}); "
-                "the save is incomplete, save again."
-            ) from error
-    written = [final for _, final in staged]
-    _remove_stale_weights(directory, stem, keep={path.name for path in written})
-    return written
+    except Exception as error:
+        raise CheckpointError(
+            f"Could not write weights into '{directory}' ({type(error).__name__}: {error}); "
+            "the checkpoint that was there is unchanged."
+        ) from error
+    return [directory / name for name in names] + ([directory / index_name] if len(shards) > 1 else [])
 
 
 def find_weight_files(
@@ -257,6 +235,22 @@ def load_state_dict(files: list[Path], *, allow_pickle: bool = False) -> dict[st
             merged[key] = tensor
             origin[key] = path
     return merged
+
+
+def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str, *, error: bool = False) -> list[str]:
+    """Keys of floating-point weights holding NaN or infinity; a warning names them, or with `error=True` a
+    `CheckpointError` does (safetensors does not check values, and one NaN turns every output into NaN)."""
+    bad = [key for key, tensor in state_dict.items()
+           if tensor.is_floating_point() or tensor.is_complex()
+           if not bool(torch.isfinite(tensor).all())]
+    if bad:
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        message = (f"{source}: {len(bad)} weight(s) hold NaN or infinite values: {shown}. The checkpoint is damaged "
+                   "or the training that wrote it diverged; outputs computed with it are meaningless.")
+        if error:
+            raise CheckpointError(message + " Re-export it from a healthy copy.")
+        logger.warning("%s Pass check_finite=True to refuse such checkpoints.", message)
+    return bad
 
 
 def rename_legacy_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -384,36 +378,6 @@ def _split_into_shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dic
         shards[-1][key] = tensor
         size += nbytes
     return shards
-
-
-def _temporary_path(directory: Path, name: str) -> Path:
-    descriptor, path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    os.close(descriptor)
-    return Path(path)
-
-
-def _default_file_mode() -> int:
-    """0o666 minus the umask: the mode a plainly created file gets (mkstemp's files are owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file to disk before it is renamed into place, so a crash cannot leave a renamed empty file."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _remove_stale_weights(directory: Path, stem: str, keep: set[str]) -> None:
-    """Delete weight files of an earlier save (same naming scheme) that the new save does not use."""
-    ours = re.compile(rf"{re.escape(stem)}(-\d{{5}}-of-\d{{5}})?\.safetensors(\.index\.json)?")
-    for path in directory.iterdir():
-        if ours.fullmatch(path.name) and path.name not in keep and path.is_file():
-            path.unlink()
 
 
 def _shards_from_index(index_path: Path, suffix: str) -> list[str]:

@@ -22,6 +22,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from distilkit._io import recover
 from distilkit.errors import CheckpointError, InputError
 
 __all__ = ["is_local", "resolve_file", "resolve_repo_files", "hub_cache_dir"]
@@ -146,6 +147,7 @@ def _check_relative_filename(filename: str, model: str) -> None:
 
 
 def _resolve_local(directory: Path, filename: str, required: bool) -> Path | None:
+    recover(directory)  # a save killed after its commit point is finished first, so files never mix versions
     candidate = directory / filename
     if not candidate.is_file():
         if candidate.is_symlink():

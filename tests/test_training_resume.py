@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from training_fixtures import (
     config,
     one_torch_thread,  # noqa: F401 (autouse fixture)
@@ -178,6 +179,60 @@ DAMAGE = {
     "rng state damaged": (lambda folder: (folder / "rng_state.json").write_text('{"0": {"python": [3, [1], null]}}'),
                           "RNG states"),
 }
+
+
+def tamper(name, change):
+    """Edit one JSON file of a checkpoint folder in place: `change(data)` mutates the parsed JSON."""
+
+    def spoil(folder):
+        data = json.loads((folder / name).read_text())
+        change(data)
+        (folder / name).write_text(json.dumps(data))
+
+    return spoil
+
+
+def set_group(key, value):
+    return tamper("optimizer.json", lambda data: data["param_groups"][0].__setitem__(key, value))
+
+
+def spoil_tensor(name, key, value):
+    def spoil(folder):
+        tensors = load_file(folder / name)
+        tensors[key] = torch.full_like(tensors[key], value)
+        save_file(tensors, folder / name, metadata={"format": "pt"})
+
+    return spoil
+
+
+# Values a hand edit or a damaged disk can put into a checkpoint: each is refused with the file, the key and the value
+# before anything is applied (issue 12, item 4; before, NaN resumed and poisoned every weight, "x" raised a raw
+# TypeError and betas [2, 2] a raw RuntimeError).
+TAMPERED = {
+    "lr NaN": (set_group("lr", float("nan")), r"optimizer.json': param_groups\[0\].lr = nan must be a finite"),
+    "lr a string": (set_group("lr", "x"), r"optimizer.json': param_groups\[0\].lr = 'x' must be a finite number"),
+    "lr negative": (set_group("lr", -1.0), r"param_groups\[0\].lr = -1.0 must be a finite number >= 0.0"),
+    "betas out of range": (set_group("betas", [2, 2]), r"param_groups\[0\].betas\[0\] = 2 must be .* < 1.0"),
+    "betas too short": (set_group("betas", [0.9]), r"param_groups\[0\].betas = \[0.9\] must be a list of 2"),
+    "eps infinite": (set_group("eps", float("inf")), r"param_groups\[0\].eps = inf"),
+    "amsgrad a number": (set_group("amsgrad", 3), r"param_groups\[0\].amsgrad = 3 must be true, false or null"),
+    "unknown optimizer key": (set_group("momentum", 0.9), "does not have"),
+    "params reordered": (tamper("optimizer.json", lambda data: data["param_groups"][0]["params"].reverse()),
+                         r"param_groups\[0\].params"),
+    "exp_avg NaN": (spoil_tensor("optimizer.safetensors", "state.0.exp_avg", float("nan")), "state.0.exp_avg"),
+    "exp_avg_sq negative": (spoil_tensor("optimizer.safetensors", "state.0.exp_avg_sq", -1.0), "negative"),
+    "weights NaN": (spoil_tensor("model.safetensors", "distilbert.embeddings.word_embeddings.weight", float("inf")),
+                    "NaN or infinite"),
+    "scheduler lr NaN": (tamper("scheduler.json", lambda data: data.__setitem__("base_lrs", [float("nan")] * 2)),
+                         r"scheduler.json': base_lrs\[0\] = nan"),
+    "scheduler epoch a string": (tamper("scheduler.json", lambda data: data.__setitem__("last_epoch", "x")),
+                                 r"scheduler.json': last_epoch = 'x' must be a whole number"),
+    "trainer epoch NaN": (tamper("trainer_state.json", lambda data: data.__setitem__("epoch", float("nan"))),
+                          r"trainer_state.json': epoch = nan"),
+    "rng position out of range": (tamper("rng_state.json", lambda data: data["0"]["numpy"].__setitem__("pos", 9999)),
+                                  "RNG states"),
+}
+DAMAGE.update(TAMPERED)
 
 
 @pytest.mark.parametrize("damage", DAMAGE)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._io import atomic_save, write_json_atomic
 from ..configuration import CODE_SELECTING_KEYS
 from ..errors import CheckpointError, ConfigError, DistilkitError, InputError
 
@@ -90,13 +91,8 @@ def reject_code_keys(data: dict, source: str, error: type[DistilkitError] = Conf
 
 
 def write_json(path: str | os.PathLike, data: Any, ensure_ascii: bool = True) -> Path:
-    """Write `data` as sorted, indented JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=ensure_ascii) + "\n"
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    """Write `data` as sorted, indented JSON atomically (`distilkit._io`)."""
+    return write_json_atomic(path, data, ensure_ascii=ensure_ascii)
 
 
 def prepare_save_directory(save_directory: str | os.PathLike) -> Path:
@@ -246,8 +242,10 @@ class Preprocessor:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
+    @atomic_save()
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
-        """Write `preprocessor_config.json` into `save_directory` (created if needed); returns the paths."""
+        """Write `preprocessor_config.json` into `save_directory` (created if needed), atomically; returns the
+        paths."""
         directory = prepare_save_directory(save_directory)
         return [str(write_json(directory / PREPROCESSOR_CONFIG_NAME, self.to_dict()))]
 

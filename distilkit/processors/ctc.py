@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._io import atomic_save
 from ..errors import ConfigError, InputError, TokenizerError
 from .base import (
     BatchFeature,
@@ -652,8 +653,10 @@ class Wav2Vec2CTCTokenizer:
             config["clean_up_tokenization_spaces"] = True
         return config
 
+    @atomic_save(TOKENIZER_CONFIG_FILE, VOCAB_FILE, ADDED_TOKENS_FILE, SPECIAL_TOKENS_MAP_FILE)
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> tuple[str, ...]:
-        """Write `tokenizer_config.json`, `vocab.json` and (for tokens outside it) `added_tokens.json`."""
+        """Write `tokenizer_config.json`, `vocab.json` and (for tokens outside it) `added_tokens.json`, all at once;
+        the tokenizer files of an older save are replaced."""
         directory = prepare_save_directory(save_directory)
         written = [
             write_json(directory / TOKENIZER_CONFIG_FILE, self.tokenizer_config()),

@@ -14,6 +14,7 @@ import logging
 import os
 from typing import Any, ClassVar
 
+from .._io import atomic_save
 from ..errors import ConfigError, InputError
 from .audio import Wav2Vec2FeatureExtractor
 from .base import (
@@ -121,8 +122,9 @@ class Wav2Vec2Processor:
         """The tokenizer's `decode`."""
         return self.tokenizer.decode(*args, **kwargs)
 
+    @atomic_save(PROCESSOR_CONFIG_NAME)
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
-        """Write `processor_config.json` and the tokenizer's files, as the reference does."""
+        """Write `processor_config.json` and the tokenizer's files, as the reference does, all at once."""
         directory = prepare_save_directory(save_directory)
         written = list(self.tokenizer.save_pretrained(directory))
         tokenizer_config = {**self.tokenizer.tokenizer_config(), "processor_class": self.processor_class}

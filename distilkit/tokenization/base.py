@@ -28,9 +28,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from distilkit._io import atomic_save, write_text_atomic
 from distilkit.errors import CheckpointError, InputError, TokenizerError
 from distilkit.tokenization import files
-from distilkit.tokenization.files import SPECIAL_TOKEN_NAMES, AddedToken
+from distilkit.tokenization.files import SPECIAL_TOKEN_NAMES, TOKENIZER_FILES, AddedToken
 
 VERY_LARGE_INTEGER = int(1e30)  # "no limit": the reference's model_max_length when nothing sets it
 LARGE_INTEGER = int(1e20)
@@ -1057,8 +1058,10 @@ class TokenizerBase:
                       "max_input_chars_per_word": self.max_input_chars_per_word, "vocab": self._vocab},
         }
 
+    @atomic_save(*TOKENIZER_FILES)
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
-        """Write tokenizer.json, tokenizer_config.json and (when ids have no gaps) vocab.txt.
+        """Write tokenizer.json, tokenizer_config.json and (when ids have no gaps) vocab.txt, all at once: a kill
+        mid-save leaves the folder's previous tokenizer, and tokenizer files of an older save are replaced.
 
         The reference loads the first two; vocab.txt lets older loaders and our slow tokenizer read it too.
         """
@@ -1090,7 +1093,7 @@ class TokenizerBase:
         by_id = sorted(self._vocab.items(), key=lambda item: item[1])
         if by_id[-1][1] == len(by_id) - 1:
             path = directory / "vocab.txt"
-            files.write_text_atomic(path, "".join(token + "\n" for token, _ in by_id))
+            write_text_atomic(path, "".join(token + "\n" for token, _ in by_id))
             written.append(path)
         return tuple(str(path) for path in written)
 

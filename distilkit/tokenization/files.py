@@ -5,21 +5,24 @@ one holding `tokenizer.json` (of which, as in the reference, the vocabulary and 
 rest of the pipeline is rebuilt from the class). One deliberate difference: when tokenizer_config.json does not
 set `do_lower_case`/`strip_accents`, tokenizer.json's BertNormalizer flags are used, so a cased tokenizer.json on
 its own stays cased (the reference lowercases it). Every malformed file raises `TokenizerError` naming the file.
-Writes are atomic: a temporary file in the same folder, then `os.replace`.
+Writes go through `distilkit._io` (each file atomic; `save_pretrained` commits the whole set at once).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distilkit import _io
 from distilkit.errors import TokenizerError
 
+# The files a tokenizer save writes or replaces (older saves' legacy files included, so none of them outlives it).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                   "added_tokens.json")
 # Keys of tokenizer_config.json / special_tokens_map.json that map onto constructor arguments.
 SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 CONFIG_KEYS = (
@@ -253,17 +256,5 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half of one."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    _io.write_json_atomic(path, data, sort_keys=False)

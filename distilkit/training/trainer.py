@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._io import staged_directory, write_text_atomic
 from ..errors import CheckpointError, ConfigError, InputError
 from . import data, distributed, state
 from .arguments import TrainingArguments
@@ -210,11 +211,7 @@ class Trainer:
         if saved.global_step > max_steps:
             raise CheckpointError(f"the checkpoint '{directory}' is at step {saved.global_step}, past this run's "
                                   f"{max_steps} steps; raise max_steps / num_train_epochs to train further")
-        current = self.lr_scheduler.state_dict()
-        if set(loaded.scheduler) != set(current) or len(loaded.scheduler.get("base_lrs") or ()) != len(
-                current["base_lrs"]):
-            raise CheckpointError(f"the scheduler state in '{directory / state.SCHEDULER_NAME}' does not fit this "
-                                  f"run's {type(self.lr_scheduler).__name__}")
+        state.check_scheduler_state(loaded.scheduler, self.lr_scheduler, directory / state.SCHEDULER_NAME)
         try:
             self.optimizer.load_state_dict(loaded.optimizer)
         except (ValueError, KeyError, TypeError, RuntimeError) as error:
@@ -410,9 +407,7 @@ class Trainer:
         directory.mkdir(parents=True, exist_ok=True)
         self._log_file = directory / LOG_FILE_NAME
         lines = [json.dumps(entry) + "\n" for entry in self.state.log_history] if resumed else []
-        temporary = self._log_file.with_name(f".{LOG_FILE_NAME}.tmp")
-        temporary.write_text("".join(lines), encoding="utf-8")
-        os.replace(temporary, self._log_file)
+        write_text_atomic(self._log_file, "".join(lines))
 
     def log(self, logs: dict[str, float]) -> None:
         """Record `logs` with the current epoch and step in `state.log_history` and the JSON-lines log."""
@@ -524,9 +519,10 @@ class Trainer:
         """Save the model (and tokenizer) with `save_pretrained`, plus `training_args.json`; rank 0 only."""
         directory = Path(self.args.output_dir if output_dir is None else output_dir)
         if self.context.is_main:
-            directory.mkdir(parents=True, exist_ok=True)
-            state.save_model_weights(self.model, directory)
-            if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
-                self.processing_class.save_pretrained(directory)
-            (directory / state.TRAINING_ARGS_NAME).write_text(self.args.to_json_string(), encoding="utf-8")
+            # one transaction: a kill mid-save leaves the folder's previous model, tokenizer and arguments
+            with staged_directory(directory) as stage:
+                state.save_model_weights(self.model, stage.path)
+                if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
+                    self.processing_class.save_pretrained(stage.path)
+                write_text_atomic(stage.path / state.TRAINING_ARGS_NAME, self.args.to_json_string())
         distributed.barrier(self.context)
