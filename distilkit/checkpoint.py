@@ -38,6 +38,7 @@ __all__ = [
     "find_weight_files",
     "load_state_dict",
     "parse_size",
+    "read_tensor_specs",
     "rename_legacy_keys",
     "save_state_dict",
 ]
@@ -199,6 +200,17 @@ def find_weight_files(
         "downloaded, download it completely on a machine with Hub access, or pass a local directory that "
         "holds its weights."
     )
+
+
+def read_tensor_specs(files: list[Path]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Weight name -> (shape, safetensors dtype such as "F32") from the validated headers of safetensors files,
+    without reading any tensor: what a loader compares with the model before allocating it. Other files
+    (pickle) have no header and are left out."""
+    specs: dict[str, tuple[tuple[int, ...], str]] = {}
+    for path in map(Path, files):
+        if path.suffix == ".safetensors":
+            specs.update(_validate_safetensors(path))
+    return specs
 
 
 def load_state_dict(files: list[Path], *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
@@ -434,8 +446,9 @@ def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
     return dict(loaded)
 
 
-def _validate_safetensors(path: Path) -> None:
-    """Check the whole layout of a safetensors file from its header alone; CheckpointError on any flaw."""
+def _validate_safetensors(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Check the whole layout of a safetensors file from its header alone; CheckpointError on any flaw.
+    Returns each tensor's shape and dtype."""
 
     def fail(cause: str) -> CheckpointError:
         return CheckpointError(f"'{path}' is not a valid safetensors file: {cause}.")
@@ -531,6 +544,7 @@ def _validate_safetensors(path: Path) -> None:
         position = end
     if position != data_size:
         raise fail(f"the tensors cover {position} bytes of a {data_size}-byte data section (trailing bytes)")
+    return {key: (tuple(entry["shape"]), entry["dtype"]) for key, entry in header.items()}
 
 
 def _is_natural(value: object) -> bool:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from ._io import atomic_save, write_text_atomic
 from ._version import __version__
 from .errors import ConfigError
+from .limits import check_json_depth, max_json_bytes, max_labels, max_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,6 @@ GENERATION_KEYS = ("max_length", "min_length", "num_beams", "do_sample", "temper
                    "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "early_stopping",
                    "num_return_sequences", "diversity_penalty", "num_beam_groups", "bad_words_ids",
                    "decoder_start_token_id", "forced_bos_token_id", "forced_eos_token_id")
-# The largest model we agree to describe: ~68 billion parameters. Anything above is a typo or an attack, and is
-# refused before any tensor is allocated.
-MAX_PARAMETERS = 2**36
 
 
 def _kind(value: Any) -> str:
@@ -92,6 +90,9 @@ class PretrainedConfig:
         for name, value in kwargs.items():  # unknown keys: kept and written back, as the reference does
             if not isinstance(name, str) or not name.isidentifier():
                 raise ConfigError(f"config key {name!r} is not a valid attribute name")
+            if hasattr(type(self), name) or name in ("_extra_keys", "name_or_path"):
+                raise ConfigError(f"config key {name!r} would replace {type(self).__name__}.{name}, which the "
+                                  "config needs; remove the key or rename it")
             object.__setattr__(self, name, value)
         self._extra_keys = sorted(kwargs)
 
@@ -138,6 +139,14 @@ class PretrainedConfig:
         if num_labels is not None and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
                                        or num_labels < 1):
             raise ConfigError(f"num_labels={num_labels!r} must be a positive int")
+        # checked before the label tables are built: a hostile num_labels=10**8 would take gigabytes
+        allowed = max_labels()
+        for name, count in (("num_labels", num_labels), ("id2label", id2label), ("label2id", label2id)):
+            if isinstance(count, dict):
+                count = len(count)
+            if isinstance(count, int) and count > allowed:
+                raise ConfigError(f"{name} has {count:,} labels, over the limit of {allowed:,} "
+                                  "(DISTILKIT_MAX_LABELS); check the config for a typo, or raise the limit")
         if id2label is not None:
             if not isinstance(id2label, dict):
                 raise ConfigError(f"id2label must be a dict of int -> label name, got {_kind(id2label)}")
@@ -299,7 +308,12 @@ def resolve_config_file(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> P
 def load_config_dict(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a config file, with errors that name the file."""
     path = Path(path)
+    limit = max_json_bytes()
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise ConfigError(f"config file {str(path)!r} has {size:,} bytes, over the limit of {limit:,} "
+                              "(DISTILKIT_MAX_JSON_BYTES); it is not a real config")
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror or error}") from error
@@ -309,8 +323,11 @@ def load_config_dict(path: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"config file {str(path)!r} is not valid JSON: {error}") from error
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} nests too deeply to be a real config") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {_kind(data)}")
+    check_json_depth(data, f"config file {str(path)!r}")
     return data
 
 
@@ -360,20 +377,33 @@ class DistilBertConfig(PretrainedConfig):
         for name in ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1]")
-        if not self.initializer_range >= 0.0:
-            raise ConfigError(f"initializer_range={self.initializer_range} must be >= 0")
+        if not 0.0 <= self.initializer_range < math.inf:
+            raise ConfigError(f"initializer_range={self.initializer_range} must be a finite number >= 0 "
+                              "(the reference uses 0.02)")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"pad_token_id={self.pad_token_id} must be in [0, vocab_size={self.vocab_size})")
-        parameters = ((self.vocab_size + self.max_position_embeddings) * self.dim
-                      + self.n_layers * (4 * self.dim * self.dim + 2 * self.dim * self.hidden_dim))
-        if parameters > MAX_PARAMETERS:
+        parameters = self.largest_model_size()
+        allowed = max_parameters()
+        if parameters > allowed:
             raise ConfigError(
-                f"this config describes ~{parameters:.3g} parameters (vocab_size={self.vocab_size}, dim={self.dim}, "
-                f"hidden_dim={self.hidden_dim}, n_layers={self.n_layers}); the limit is {MAX_PARAMETERS:.3g}. "
-                "Check the sizes for a typo."
+                f"this config describes a model of up to {parameters:,} parameters (vocab_size={self.vocab_size}, "
+                f"max_position_embeddings={self.max_position_embeddings}, dim={self.dim}, hidden_dim="
+                f"{self.hidden_dim}, n_layers={self.n_layers}, num_labels={self.num_labels}), over the limit of "
+                f"{allowed:,} (DISTILKIT_MAX_PARAMETERS). Check the sizes for a typo, or raise the limit."
             )
+
+    def largest_model_size(self) -> int:
+        """Elements of every tensor the largest DistilBERT class built from this config holds, buffers included:
+        the encoder plus the bigger of the heads (masked-LM with its own projection when untied, or a classifier
+        of `num_labels`)."""
+        dim, hidden = self.dim, self.hidden_dim
+        embeddings = (self.vocab_size + self.max_position_embeddings) * dim + self.max_position_embeddings + 2 * dim
+        block = 4 * (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim) + 4 * dim
+        masked_lm = dim * dim + 3 * dim + self.vocab_size * (1 if self.tie_word_embeddings else dim + 1)
+        classifier = dim * dim + dim + self.num_labels * (dim + 1)
+        return embeddings + self.n_layers * block + max(masked_lm, classifier)
 
 
 PreTrainedConfig = PretrainedConfig  # the reference's 5.x spelling

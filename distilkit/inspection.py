@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .auto import AutoConfig, AutoModel, registered_model_classes
+from .modeling.pretrained import weightless
 
 
 def model_class_for(config) -> type:
@@ -52,7 +53,7 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 def describe_model(name_or_path: str | os.PathLike) -> dict[str, Any]:
     config = AutoConfig.from_pretrained(name_or_path)
     model_class = model_class_for(config)
-    with torch.device("meta"):
+    with weightless():
         model = model_class(config)
     return {
         "class": model_class.__name__,

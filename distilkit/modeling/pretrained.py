@@ -10,6 +10,7 @@ mismatches in the encoder are errors that list every bad key, and a mismatched *
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .._io import atomic_save
 from ..checkpoint import (
@@ -25,6 +27,7 @@ from ..checkpoint import (
     check_finite_weights,
     find_weight_files,
     load_state_dict,
+    read_tensor_specs,
     rename_legacy_keys,
     save_state_dict,
 )
@@ -35,17 +38,44 @@ logger = logging.getLogger(__name__)
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
-_skip_init = False  # set while from_pretrained builds a model whose weights are about to be loaded
+# True while from_pretrained builds a model whose weights are about to be loaded. A context variable, not a
+# global: a model built meanwhile by another thread (or asyncio task) is still initialised.
+_skip_init: contextvars.ContextVar[bool] = contextvars.ContextVar("distilkit_skip_init", default=False)
+# safetensors dtypes of floating-point weights; any other (I64, BOOL, U8, ...) cannot be a float weight
+FLOAT_HEADER_DTYPES = ("F16", "BF16", "F32", "F64", "F8_E4M3", "F8_E5M2")
 
 
 @contextlib.contextmanager
 def _no_init():
-    global _skip_init
-    previous, _skip_init = _skip_init, True
+    token = _skip_init.set(True)
     try:
         yield
     finally:
-        _skip_init = previous
+        _skip_init.reset(token)
+
+
+class _SkipMetaNormal(TorchFunctionMode):
+    """`normal_` on a meta tensor (nn.Embedding's constructor) costs ~10 s the first time in a process, while
+    torch imports its Python reference kernels; a weightless skeleton has no values to draw, so skip it."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.normal_ or func is nn.init.normal_:
+            tensor = args[0] if args else kwargs["tensor"]
+            if tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def weightless():
+    """Build models on the meta device, with no weight memory and no initialisation: shapes only.
+
+    >>> with weightless():                                     # doctest: +SKIP
+    ...     skeleton = DistilBertModel(config)                   # milliseconds, whatever the config's size
+    """
+    with torch.device("meta"), _no_init(), _SkipMetaNormal():
+        yield
 
 
 def resolve_dtype(dtype: Any, config: PretrainedConfig) -> torch.dtype:
@@ -98,7 +128,7 @@ class PreTrainedModel(nn.Module):
         self.tie_weights()
 
     def post_init(self) -> None:
-        if _skip_init:
+        if _skip_init.get():
             self.tie_weights()
         else:
             self.init_weights()
@@ -256,13 +286,24 @@ class PreTrainedModel(nn.Module):
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config)
 
         files = find_weight_files(pretrained_model_name_or_path, allow_pickle=allow_pickle, **hub_kwargs)
+        source = str(pretrained_model_name_or_path)
+        # the headers against a weightless (meta) copy of the model: a config that does not fit the checkpoint
+        # fails here, before its tensors or the model's are allocated
+        specs = read_tensor_specs(files)
+        if specs:
+            with weightless():
+                skeleton = cls(config)
+            skeleton._match_checkpoint({key: shape for key, (shape, _) in specs.items()},
+                                       {key: kind in FLOAT_HEADER_DTYPES for key, (_, kind) in specs.items()},
+                                       {key: kind for key, (_, kind) in specs.items()}, key_mapping=key_mapping,
+                                       strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
         state = load_state_dict(files, allow_pickle=allow_pickle)
-        check_finite_weights(state, str(pretrained_model_name_or_path), error=check_finite)
+        check_finite_weights(state, source, error=check_finite)
         with _no_init():
             model = cls(config)
         report = model.load_checkpoint_state(state, key_mapping=key_mapping, strict=strict,
-                                              ignore_mismatched_sizes=ignore_mismatched_sizes,
-                                              source=str(pretrained_model_name_or_path))
+                                              ignore_mismatched_sizes=ignore_mismatched_sizes, source=source,
+                                              dtype=target_dtype)
         model = model.to(target_dtype)
         model.config.name_or_path = str(pretrained_model_name_or_path)
         model.eval()  # the reference returns loaded models in eval mode
@@ -273,17 +314,13 @@ class PreTrainedModel(nn.Module):
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor], *, key_mapping: dict[str, str] | None = None,
                               strict: bool = True, ignore_mismatched_sizes: bool = False,
-                              source: str = "the state dict") -> LoadReport:
+                              source: str = "the state dict", dtype: torch.dtype | None = None) -> LoadReport:
         """Load a checkpoint's tensors into this model by `from_pretrained`'s rules (legacy names renamed, the
-        base-model prefix aligned, tied weights kept tied, bad encoder keys raised, fresh head weights reported);
-        returns the `LoadReport`, also kept as `self.load_report`."""
-        state = rename_legacy_keys(state)
-        if key_mapping:
-            for pattern, replacement in key_mapping.items():
-                state = {re.sub(pattern, replacement, key): value for key, value in state.items()}
-        state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
+        base-model prefix aligned, tied weights kept tied, bad encoder keys raised, fresh head weights reported,
+        non-float tensors for float weights refused, float ones converted to `dtype` (default: the model's) with
+        a warning naming the conversion); returns the `LoadReport`, also kept as `self.load_report`."""
         model_state = self.state_dict()
-        state = self._align_prefix(state, set(model_state))
+        state = self._normalize_keys(state, key_mapping, set(model_state))
 
         tied = self.tied_key_pairs()
         for output_key, input_key in tied.items():
@@ -295,11 +332,65 @@ class PreTrainedModel(nn.Module):
                     tied = {}
                 else:
                     del state[output_key]
-        expected = set(model_state) - set(tied)
-        missing = sorted(expected - set(state))
-        unexpected = sorted(set(state) - set(model_state))
-        mismatched = [(key, tuple(state[key].shape), tuple(model_state[key].shape))
-                      for key in sorted(expected & set(state)) if state[key].shape != model_state[key].shape]
+        missing, unexpected, mismatched = self._compare_keys(
+            {key: tuple(value.shape) for key, value in state.items()},
+            {key: value.is_floating_point() for key, value in state.items()},
+            {key: str(value.dtype).removeprefix("torch.") for key, value in state.items()},
+            model_state, set(tied), strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
+
+        fresh = set(missing) | {key for key, _, _ in mismatched}
+        modules = dict(self.named_modules())
+        for key in sorted(fresh):
+            owner = modules[key.rpartition(".")[0]]
+            self._init_weights(owner)
+        loadable = {key: value for key, value in state.items() if key in model_state and key not in fresh}
+        self._report_conversions(loadable, model_state, dtype, source)
+        # strict=False: the tied key and the fresh ones are deliberately absent
+        self.load_state_dict(loadable, strict=False)
+        if tied:
+            self.tie_weights()
+
+        report = LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
+        if missing or mismatched:
+            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
+                           "predictions.\n%s", source, report)
+        elif unexpected:
+            logger.info("%s: checkpoint weights not used by %s.\n%s", source, type(self).__name__, report)
+        self.load_report = report
+        return report
+
+    def _normalize_keys(self, state: dict[str, Any], key_mapping: dict[str, str] | None,
+                        model_keys: set[str]) -> dict[str, Any]:
+        """Checkpoint names -> this model's: legacy names, `key_mapping`, stale position ids, the prefix."""
+        state = rename_legacy_keys(state)
+        if key_mapping:
+            for pattern, replacement in key_mapping.items():
+                state = {re.sub(pattern, replacement, key): value for key, value in state.items()}
+        state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
+        return self._align_prefix(state, model_keys)
+
+    def _match_checkpoint(self, shapes: dict[str, tuple], floats: dict[str, bool], dtypes: dict[str, str], *,
+                          key_mapping: dict[str, str] | None, strict: bool, ignore_mismatched_sizes: bool,
+                          source: str) -> None:
+        """Raise what loading tensors of these shapes and dtypes would raise (run on a meta-device model)."""
+        model_state = self.state_dict()
+        shapes = self._normalize_keys(shapes, key_mapping, set(model_state))
+        floats = self._normalize_keys(floats, key_mapping, set(model_state))
+        dtypes = self._normalize_keys(dtypes, key_mapping, set(model_state))
+        tied = set(self.tied_key_pairs())
+        self._compare_keys({key: value for key, value in shapes.items() if key not in tied}, floats, dtypes,
+                           model_state, tied, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                           source=source)
+
+    def _compare_keys(self, shapes: dict[str, tuple], floats: dict[str, bool], dtypes: dict[str, str],
+                      model_state: dict[str, torch.Tensor], tied: set[str], *, strict: bool,
+                      ignore_mismatched_sizes: bool, source: str) -> tuple[list, list, list]:
+        """Missing, unexpected and mismatched keys; raises for bad encoder keys and non-float tensors."""
+        expected = set(model_state) - tied
+        missing = sorted(expected - set(shapes))
+        unexpected = sorted(set(shapes) - set(model_state))
+        mismatched = [(key, tuple(shapes[key]), tuple(model_state[key].shape))
+                      for key in sorted(expected & set(shapes)) if tuple(shapes[key]) != tuple(model_state[key].shape)]
 
         encoder = self._is_encoder_key
         bad_missing = [key for key in missing if encoder(key)]
@@ -314,26 +405,29 @@ class PreTrainedModel(nn.Module):
             raise CheckpointError(f"{source}: shape mismatch for {len(bad_shapes)} weights: {details}. Check that "
                                   "the config matches the checkpoint, or pass ignore_mismatched_sizes=True to "
                                   "initialise them freshly.")
+        not_float = sorted(key for key in expected & set(shapes)
+                           if model_state[key].is_floating_point() and not floats.get(key, True))
+        if not_float:
+            details = ", ".join(f"{key} ({dtypes.get(key)})" for key in not_float)
+            raise CheckpointError(f"{source}: {len(not_float)} weights are stored as non-float tensors: {details}. "
+                                  "A float weight cannot be read from integers or booleans without losing it; "
+                                  "the file is damaged or not a checkpoint of this model.")
+        return missing, unexpected, mismatched
 
-        fresh = set(missing) | {key for key, _, _ in mismatched}
-        modules = dict(self.named_modules())
-        for key in sorted(fresh):
-            owner = modules[key.rpartition(".")[0]]
-            self._init_weights(owner)
-        loadable = {key: value for key, value in state.items() if key in model_state and key not in fresh}
-        # strict=False: the tied key and the fresh ones are deliberately absent
-        self.load_state_dict(loadable, strict=False)
-        if tied:
-            self.tie_weights()
-
-        report = LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
-        if missing or mismatched:
-            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
-                           "predictions.\n%s", source, report)
-        elif unexpected:
-            logger.info("%s: checkpoint weights not used by %s.\n%s", source, type(self).__name__, report)
-        self.load_report = report
-        return report
+    @staticmethod
+    def _report_conversions(loadable: dict[str, torch.Tensor], model_state: dict[str, torch.Tensor],
+                            dtype: torch.dtype | None, source: str) -> None:
+        """Warn once, with counts, when checkpoint float weights are converted to another float dtype."""
+        conversions: dict[tuple[str, str], int] = {}
+        for key, value in loadable.items():
+            target = dtype if dtype is not None and model_state[key].is_floating_point() else model_state[key].dtype
+            if value.is_floating_point() and value.dtype != target:
+                pair = (str(value.dtype).removeprefix("torch."), str(target).removeprefix("torch."))
+                conversions[pair] = conversions.get(pair, 0) + 1
+        if conversions:
+            details = "; ".join(f"{count} from {old} to {new}" for (old, new), count in sorted(conversions.items()))
+            logger.warning("%s: weights were converted while loading (%s). Pass dtype= to choose the model's "
+                           "precision.", source, details)
 
     def tied_key_pairs(self) -> dict[str, str]:
         """Output-embedding key -> input-embedding key, as named in this model's state dict, when tied."""
