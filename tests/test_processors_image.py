@@ -268,3 +268,42 @@ def test_pillow_is_not_needed_without_resize(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
         processor(np.zeros((3, 4, 3), dtype=np.uint8))
     assert "both its first and last axes could be channels" in caplog.text
+
+
+# -- issue 12, item 11: every spelling of a Pillow filter, printed and saved as given -------------------------------
+
+BOX_SPELLINGS = ["PIL.Image.BOX", "box", "BOX", "Image.Resampling.BOX", "PIL.Image.Resampling.BOX",
+                 Image.Resampling.BOX, 4, np.int64(4)]
+
+
+@pytest.mark.parametrize("resample", BOX_SPELLINGS, ids=repr)
+def test_every_spelling_of_a_pillow_filter_resizes_with_that_filter(resample):
+    pixels = np.random.default_rng(0).integers(0, 256, size=(21, 17, 3), dtype=np.uint8)
+    processor = ViTImageProcessor(resample=resample, size=(8, 6), do_rescale=False, do_normalize=False)
+    expected = np.array(Image.fromarray(pixels).resize((6, 8), resample=Image.Resampling.BOX))  # (H, W, C)
+    bilinear = np.array(Image.fromarray(pixels).resize((6, 8), resample=Image.Resampling.BILINEAR))
+    assert not np.array_equal(expected, bilinear)  # the filter makes a difference on this image
+    output = processor(Image.fromarray(pixels))["pixel_values"][0]  # (C, H, W)
+    np.testing.assert_array_equal(output, np.moveaxis(expected, -1, 0).astype(np.float32))
+    # a per-call override takes the same spellings
+    override = ViTImageProcessor(size=(8, 6), do_rescale=False, do_normalize=False)(
+        Image.fromarray(pixels), resample=resample)["pixel_values"][0]
+    np.testing.assert_array_equal(override, output)
+
+
+def test_the_guides_processor_prints_and_saves_resample_as_written(tmp_path):
+    processor = ViTImageProcessor(resample="PIL.Image.BOX", do_normalize=False, image_mean=[0.3, 0.3, 0.3])
+    assert '"resample": "PIL.Image.BOX"' in str(processor)
+    processor.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["resample"] == "PIL.Image.BOX"
+    loaded = ViTImageProcessor.from_pretrained(tmp_path)
+    assert loaded.resample == "PIL.Image.BOX" and loaded == processor
+    readme = ViTImageProcessor(resample="bicubic", do_normalize=False, image_mean=[0.3, 0.3, 0.3])  # README's
+    assert readme.to_dict()["resample"] == "bicubic"
+    assert ViTImageProcessor(resample=Image.Resampling.BOX).to_dict()["resample"] == 4
+
+
+@pytest.mark.parametrize("resample", ["PIL.Image.FANCY", "boxy", "", "Image.", 7, -1, True, 2.0, None])
+def test_unknown_filters_are_refused_naming_the_value_and_the_choices(resample):
+    with pytest.raises(ConfigError, match=r"resample=.* is not a Pillow filter; use a name \(nearest, lanczos"):
+        ViTImageProcessor(resample=resample)

@@ -31,6 +31,31 @@ logger = logging.getLogger(__name__)
 
 # Pillow's resampling filters by their integer codes (what `resample` holds in preprocessor_config.json).
 RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+# Older Pillow names of the same filters, still found in configs and tutorials.
+RESAMPLE_ALIASES = {"antialias": 1, "linear": 2, "cubic": 3}
+
+
+def resample_code(resample: Any) -> int:
+    """The Pillow filter code of any spelling users write for a filter; ConfigError for anything else.
+
+    ``4``, ``PIL.Image.Resampling.BOX`` (an IntEnum), ``"box"``, ``"BOX"``, ``"PIL.Image.BOX"`` and
+    ``"Image.Resampling.BOX"`` all give 4.
+    """
+    if isinstance(resample, (int, np.integer)) and not isinstance(resample, bool) and int(resample) in RESAMPLE_NAMES:
+        return int(resample)
+    if isinstance(resample, str):
+        name = resample.strip()
+        for prefix in ("pil.", "image.", "resampling."):  # "PIL.Image.Resampling.BOX" -> "BOX"
+            if name.lower().startswith(prefix):
+                name = name[len(prefix):]
+        codes = {text: code for code, text in RESAMPLE_NAMES.items()} | RESAMPLE_ALIASES
+        if name.lower() in codes:
+            return codes[name.lower()]
+    raise ConfigError(
+        f"resample={resample!r} is not a Pillow filter; use a name ({', '.join(RESAMPLE_NAMES.values())}, in any "
+        "case, optionally written 'PIL.Image.BOX'), a PIL.Image.Resampling member, or its code "
+        f"({', '.join(f'{code} = {name}' for code, name in RESAMPLE_NAMES.items())})."
+    )
 CHANNEL_COUNTS = (1, 3, 4)
 DATA_FORMATS = (None, "channels_first", "channels_last")
 
@@ -80,7 +105,7 @@ class ViTImageProcessor(Preprocessor):
         *,
         do_resize: bool = True,
         size: int | tuple[int, int] | list[int] | dict[str, int] | None = None,
-        resample: int = 2,
+        resample: int | str = 2,
         do_rescale: bool = True,
         rescale_factor: float = 1 / 255,
         do_normalize: bool = True,
@@ -122,17 +147,10 @@ class ViTImageProcessor(Preprocessor):
         return {key: check_positive_int(f"size[{key!r}]", size[key]) for key in ("height", "width")}
 
     @staticmethod
-    def _check_resample(resample: Any) -> int:
-        if (
-            isinstance(resample, bool)
-            or not isinstance(resample, (int, np.integer))
-            or resample not in RESAMPLE_NAMES
-        ):
-            raise ConfigError(
-                f"resample={resample!r} is not a Pillow filter code; use one of "
-                f"{', '.join(f'{code} ({name})' for code, name in RESAMPLE_NAMES.items())}."
-            )
-        return int(resample)
+    def _check_resample(resample: Any) -> int | str:
+        """Kept as given (printed and saved that way, as the reference does); resolved when resizing."""
+        resample_code(resample)
+        return resample if isinstance(resample, (int, str)) else int(resample)  # numpy ints are not JSON
 
     @staticmethod
     def _check_stats(name: str, value: Any) -> float | list[float]:
@@ -211,7 +229,8 @@ class ViTImageProcessor(Preprocessor):
             where = f"image {index}"
             array = _to_channels_first(image, input_data_format, options.do_convert_rgb, where)
             if options.do_resize:
-                array = _resize(array, options.size["height"], options.size["width"], options.resample, where)
+                array = _resize(array, options.size["height"], options.size["width"],
+                                resample_code(options.resample), where)
             if options.do_rescale:
                 if np.issubdtype(array.dtype, np.floating) and array.min() >= 0 and array.max() <= 1:
                     logger.warning(
