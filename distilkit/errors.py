@@ -28,3 +28,17 @@ class InputError(DistilkitError, ValueError):
 
 class MissingExtraError(DistilkitError, ImportError):
     """An optional layer was used without its extra installed; the message names `pip install distilkit[...]`."""
+
+
+class RemoteError(DistilkitError, RuntimeError):
+    """A remote model (`distilkit.remote`) failed: its server refused or kept failing the request; the message
+    names the input and what came back (never the API key)."""
+
+
+class RemoteAnswerError(RemoteError, ValueError):
+    """A remote model's answers still did not validate (label outside the set, not a substring, not JSON,
+    refused, cut off) after the allowed re-asks."""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """A remote model gave no answer within the call's total timeout (retries and re-asks included)."""

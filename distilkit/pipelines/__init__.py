@@ -13,7 +13,6 @@ Omitting `model` loads the task's embedded default model (`distilkit.models.defa
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +33,7 @@ from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .multiple_choice import MultipleChoicePipeline
 from .question_answering import QuestionAnsweringPipeline
+from .remote import is_remote, remote_pipeline
 from .text_classification import TextClassificationPipeline
 from .token_classification import TokenClassificationPipeline
 from .zero_shot import ZeroShotClassificationPipeline
@@ -144,13 +144,7 @@ def pipeline(
     """
     name = canonical_task(task)
     spec = TASKS[name]
-    remote = sys.modules.get("distilkit.remote")  # an OpenAICompatible instance means it is imported already
-    if (isinstance(model, str) and model.startswith("openai:")) or (
-        remote is not None and isinstance(model, remote.OpenAICompatible)
-    ):
-        # a chat model behind an OpenAI-compatible API: the remote layer sits above this one
-        from ..remote import remote_pipeline
-
+    if is_remote(model):  # a chat model behind an OpenAI-compatible API
         return remote_pipeline(name, model, tokenizer, device, dtype, model_kwargs, batch_size, **kwargs)
     if model is None:
         # imported only when a default is asked for: building one pulls in the training stack
