@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..limits import max_audio_samples
 from .base import (
     BatchFeature,
     Preprocessor,
@@ -179,6 +180,9 @@ class Wav2Vec2FeatureExtractor(Preprocessor):
         if truncation and max_length is None:
             raise InputError("truncation=True needs max_length= (the number of samples to keep).")
         max_length = check_positive_int("max_length", max_length, allow_none=True)
+        if max_length is not None and max_length > max_audio_samples():
+            raise InputError(f"max_length={max_length:,} samples is over the limit of {max_audio_samples():,} "
+                             "(DISTILKIT_MAX_AUDIO_SAMPLES, one hour at 16 kHz); split long recordings.")
         pad_to_multiple_of = check_positive_int("pad_to_multiple_of", pad_to_multiple_of, allow_none=True)
         if max_length is not None and pad_to_multiple_of is not None:
             max_length = -(-max_length // pad_to_multiple_of) * pad_to_multiple_of

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..limits import max_image_pixels
 from .base import (
     BatchFeature,
     Preprocessor,
@@ -144,7 +145,13 @@ class ViTImageProcessor(Preprocessor):
                 f"size={size!r} is not supported: give an int, (height, width), or "
                 '{"height": H, "width": W} (shortest_edge / max_height resizing is not implemented).'
             )
-        return {key: check_positive_int(f"size[{key!r}]", size[key]) for key in ("height", "width")}
+        checked = {key: check_positive_int(f"size[{key!r}]", size[key]) for key in ("height", "width")}
+        if checked["height"] * checked["width"] > max_image_pixels():
+            raise ConfigError(
+                f"size={checked} is {checked['height'] * checked['width']:,} pixels per image, over the limit of "
+                f"{max_image_pixels():,} (DISTILKIT_MAX_IMAGE_PIXELS); ViT models use e.g. 224 x 224."
+            )
+        return checked
 
     @staticmethod
     def _check_resample(resample: Any) -> int | str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from distilkit import _io
 from distilkit.errors import TokenizerError
+from distilkit.limits import check_json_depth, max_json_bytes, max_vocab_size
 
 # The files a tokenizer save writes or replaces (older saves' legacy files included, so none of them outlives it).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
@@ -71,6 +72,7 @@ def read_vocab_txt(path: str | os.PathLike) -> dict[str, int]:
     """One token per line, the line number is the id: ``"[PAD]\\n[unused0]\\n..." -> {"[PAD]": 0, "[unused0]": 1}``."""
     path = Path(path)
     try:
+        _check_file_size(path)
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise TokenizerError(f"cannot read the vocabulary file {path}: {error}") from error
@@ -80,6 +82,9 @@ def read_vocab_txt(path: str | os.PathLike) -> dict[str, int]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if len(lines) > max_vocab_size():
+        raise TokenizerError(f"vocabulary file {path} has {len(lines):,} lines, over the limit of "
+                             f"{max_vocab_size():,} tokens (DISTILKIT_MAX_VOCAB_SIZE).")
     vocab: dict[str, int] = {}
     for index, line in enumerate(lines):
         token = line[:-1] if line.endswith("\r") else line
@@ -98,6 +103,10 @@ def validate_vocab(vocab: Any, source: str) -> dict[str, int]:
     """A vocabulary maps distinct string tokens to distinct non-negative integer ids."""
     if not isinstance(vocab, dict) or not vocab:
         raise TokenizerError(f"{source}: the vocabulary must be a non-empty mapping of token -> id, got {_describe(vocab)}.")
+    limit = max_vocab_size()
+    if len(vocab) > limit:
+        raise TokenizerError(f"{source}: the vocabulary has {len(vocab):,} tokens, over the limit of {limit:,} "
+                             "(DISTILKIT_MAX_VOCAB_SIZE).")
     seen: dict[int, str] = {}
     for token, token_id in vocab.items():
         if not isinstance(token, str) or isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
@@ -105,6 +114,10 @@ def validate_vocab(vocab: Any, source: str) -> dict[str, int]:
                 f"{source}: vocabulary entry {token!r}: {token_id!r} is invalid; tokens are strings and ids "
                 "non-negative integers."
             )
+        if token_id >= limit:
+            # the model would need an embedding row for every id up to this one
+            raise TokenizerError(f"{source}: token {token!r} has the id {token_id:,}, over the limit of {limit:,} "
+                                 "(DISTILKIT_MAX_VOCAB_SIZE); ids number the rows of the model's embedding table.")
         if token_id in seen:
             raise TokenizerError(f"{source}: tokens {seen[token_id]!r} and {token!r} share the id {token_id}.")
         seen[token_id] = token
@@ -112,15 +125,28 @@ def validate_vocab(vocab: Any, source: str) -> dict[str, int]:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """A tokenizer JSON file, bounded in size (DISTILKIT_MAX_JSON_BYTES) and nesting (DISTILKIT_MAX_JSON_DEPTH)."""
     path = Path(path)
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        _check_file_size(path)
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as error:
         raise TokenizerError(f"cannot read {path}: {error}") from error
     except UnicodeDecodeError as error:
         raise TokenizerError(f"{path} is not UTF-8 text ({error}).") from error
     except json.JSONDecodeError as error:
         raise TokenizerError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.") from error
+    except RecursionError:
+        raise TokenizerError(f"{path} nests too deeply to be a tokenizer file.") from None
+    check_json_depth(data, str(path), TokenizerError)
+    return data
+
+
+def _check_file_size(path: Path) -> None:
+    size, limit = path.stat().st_size, max_json_bytes()
+    if size > limit:
+        raise TokenizerError(f"{path} has {size:,} bytes, over the limit of {limit:,} for a tokenizer file "
+                             "(DISTILKIT_MAX_JSON_BYTES).")
 
 
 def read_tokenizer_json(path: str | os.PathLike) -> TokenizerFiles:
@@ -187,6 +213,9 @@ def _added_token_from_dict(entry: dict, token_id: Any, path: Path) -> tuple[int,
         token_id = int(token_id)
     if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
         raise TokenizerError(f"{path}: added token {content!r} has an invalid id {token_id!r}.")
+    if token_id >= max_vocab_size():
+        raise TokenizerError(f"{path}: added token {content!r} has the id {token_id:,}, over the limit of "
+                             f"{max_vocab_size():,} (DISTILKIT_MAX_VOCAB_SIZE).")
     flags = {}
     for name in ("single_word", "lstrip", "rstrip", "normalized", "special"):
         if name in entry:
