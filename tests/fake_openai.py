@@ -189,6 +189,8 @@ class FakeOpenAI:
         if behaviour == "echo-key":
             return 401, {}, {"error": {"message": f"bad key in {headers.get('authorization')}", "type": "auth"}}
         if behaviour == "ratelimit" and attempt == 0:
+            return 429, {"retry-after-ms": "200"}, {"error": {"message": "slow down", "type": "rate_limit"}}
+        if behaviour == "ratelimit-seconds" and attempt == 0:
             return 429, {"retry-after": "1"}, {"error": {"message": "slow down", "type": "rate_limit"}}
         if behaviour == "error500" and attempt == 0:
             return 500, {}, {"error": {"message": "boom", "type": "server_error"}}

@@ -156,11 +156,17 @@ def test_every_fault_ends_in_a_valid_result_within_the_request_bound(server, beh
 
 
 def test_retry_after_is_honoured(server):
-    clf = pipeline("text-classification", model=backend(server, "ratelimit"), labels=SENTIMENT)
+    clf = pipeline("text-classification", model=backend(server, "ratelimit-seconds"), labels=SENTIMENT)
     began = time.monotonic()
     assert clf("What a great day")[0]["label"] == "POSITIVE"
     assert time.monotonic() - began >= 1.0  # the server said Retry-After: 1
     assert clf.usage.retries == 1 and clf.usage.requests == 1
+    # a wait the timeout cannot hold fails at once, saying why
+    short = pipeline("text-classification", model=backend(server, "ratelimit-seconds", timeout=0.5), labels=SENTIMENT)
+    began = time.monotonic()
+    with pytest.raises(RemoteTimeoutError, match="HTTP 429.*would pass the timeout"):
+        short("Another day")
+    assert time.monotonic() - began < 0.5
 
 
 @pytest.mark.parametrize("behaviour", ["offlabel-always", "refusal-always"])
@@ -262,6 +268,21 @@ def test_bad_options_are_clear_errors(server):
         pipeline("ner", model=model, labels=["PER"], timeout=-1)
     with pytest.raises(InputError, match="empty"):
         pipeline("text-classification", model=model, labels=SENTIMENT)(" ")
+    with pytest.raises(InputError, match="max_concurency"):
+        pipeline("ner", model="openai:good", labels=["PER"], model_kwargs={"max_concurency": 2, "base_url": server.url})
+
+
+def test_an_unreachable_server_is_a_remote_error_after_the_retries():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = OpenAICompatible("any", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff=0.01)
+    clf = pipeline("text-classification", model=model, labels=SENTIMENT)
+    with pytest.raises(RemoteError, match="kept failing .APIConnectionError. after 2 retries"):
+        clf("hello")
+    assert clf.usage.retries == 2 and clf.usage.requests == 0
 
 
 def test_mentions_are_located_deterministically():

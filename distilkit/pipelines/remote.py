@@ -29,7 +29,7 @@ from ..remote.answers import (
     shown,
     value_spans,
 )
-from ..remote.backend import OpenAICompatible, Usage
+from ..remote.backend import SETTINGS, OpenAICompatible, Usage
 from .base import Params, Pipeline, check_batch_size, check_text, check_top_k, reject_unknown
 from .question_answering import QuestionAnsweringPipeline
 from .text_classification import TextClassificationPipeline
@@ -78,6 +78,8 @@ def label_names(labels: Any, option: str = "labels") -> list[str]:
     if hasattr(labels, "id2label"):
         labels = labels.id2label
     if isinstance(labels, Mapping):
+        if not all(isinstance(key, int) or str(key).isdigit() for key in labels):
+            raise InputError(f"an id2label dict maps label ids (ints) to names, got keys {sorted(map(str, labels))}")
         labels = [labels[key] for key in sorted(labels, key=int)]
     if isinstance(labels, str) or not isinstance(labels, (list, tuple)) or not labels:
         raise InputError(
@@ -121,7 +123,7 @@ class RemotePipeline(Pipeline):
         raise NotImplementedError
 
     @staticmethod
-    def split_timeout(kwargs: dict[str, Any], timeout: Any) -> None:
+    def add_timeout(kwargs: dict[str, Any], timeout: Any) -> None:
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
                 raise InputError(f"timeout must be a number of seconds > 0, got {timeout!r}")
@@ -214,7 +216,7 @@ class RemoteTextClassificationPipeline(RemotePipeline, TextClassificationPipelin
         answer: dict[str, Any] = {"labels": names}
         if top_k is not _UNSET:
             answer["top_k"] = check_top_k(top_k, allow_none=True)
-        self.split_timeout(answer, timeout)
+        self.add_timeout(answer, timeout)
         return {"labels": names}, {}, answer
 
     def prompt(self, item: Any, name: str, labels: list[str]) -> Prompt:
@@ -258,7 +260,7 @@ class RemoteZeroShotClassificationPipeline(RemotePipeline, ZeroShotClassificatio
         if options["labels"] is not None and len(set(options["labels"])) != len(options["labels"]):
             raise InputError(f"candidate_labels holds a label twice: {options['labels']}")
         answer["labels"] = options["labels"]
-        self.split_timeout(answer, timeout)
+        self.add_timeout(answer, timeout)
         return options, {}, answer
 
     def prompt(self, item: Any, name: str, labels: list[str] | None = None, template: str = DEFAULT_TEMPLATE,
@@ -334,7 +336,7 @@ class RemoteTokenClassificationPipeline(RemotePipeline, TokenClassificationPipel
         if not types:
             raise InputError(f"labels={labels!r:.100} leaves no entity type to look for")
         answer: dict[str, Any] = {}
-        self.split_timeout(answer, timeout)
+        self.add_timeout(answer, timeout)
         return {"types": types}, {}, answer
 
     def prompt(self, item: Any, name: str, types: list[str]) -> Prompt:
@@ -386,7 +388,7 @@ class RemoteQuestionAnsweringPipeline(RemotePipeline, QuestionAnsweringPipeline)
         if not isinstance(handle_impossible_answer, bool):
             raise InputError(f"handle_impossible_answer must be True or False, got {handle_impossible_answer!r}")
         answer: dict[str, Any] = {"impossible": handle_impossible_answer}
-        self.split_timeout(answer, timeout)
+        self.add_timeout(answer, timeout)
         return {"impossible": handle_impossible_answer}, {}, answer
 
     def prompt(self, item: Any, name: str, impossible: bool = False) -> Prompt:
@@ -451,8 +453,14 @@ def remote_pipeline(task: str, model: Any, tokenizer: Any = None, device: Any = 
         if value is not None:
             raise InputError(f"{option}= does not apply to a remote model (it runs on its server); leave it out")
     if isinstance(model, str):
-        name = model.removeprefix(PREFIX)
-        model = OpenAICompatible(name, **(model_kwargs or {}))
+        settings = dict(model_kwargs or {})
+        unknown = sorted(set(settings) - set(SETTINGS) - {"api_key"} | ({"model"} & set(settings)))
+        if unknown:
+            raise InputError(
+                f"model_kwargs {unknown} are not settings of OpenAICompatible; it takes "
+                f"{', '.join(name for name in SETTINGS if name != 'model')}, api_key"
+            )
+        model = OpenAICompatible(model.removeprefix(PREFIX), **settings)
     elif model_kwargs:
         raise InputError("model_kwargs build the backend of model='openai:NAME'; an OpenAICompatible is already built")
     return TASKS[task](model, task=task, batch_size=batch_size, **kwargs)

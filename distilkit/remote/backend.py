@@ -314,6 +314,11 @@ class OpenAICompatible:
                 wait = retry_after(error.response)
             except (openai.APITimeoutError, openai.APIConnectionError) as error:
                 problem, wait = type(error).__name__, None
+            except openai.OpenAIError as error:  # e.g. a reply the client cannot read
+                raise RemoteError(
+                    f"{name}: the request to {self.where} failed: {type(error).__name__}: "
+                    f"{self.redact(str(error))[:500]}"
+                ) from None
             else:
                 if step > self._step:  # remembered only once a request asking for less got an answer
                     refused = sorted({f for f, _ in self._ladder[self._step : step]}, key=FORMATS.index)
