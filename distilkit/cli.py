@@ -7,13 +7,14 @@
     distilkit models list | build NAME | path NAME
 
 Usage errors exit with code 2 and a one-line message; other failures exit with 1 and a one-line message. Pass
-`--debug` (before the sub-command) to see the traceback.
+`--debug` (before the sub-command), or set DISTILKIT_DEBUG=1, to see the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -97,17 +98,29 @@ def read_inputs(texts: list[str], file: Path | None) -> list[str]:
     if not texts or texts == ["-"]:
         if sys.stdin.isatty():
             raise UsageError("no input: pass texts as arguments, --file FILE, or lines on stdin")
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:
+            raise UsageError("no input: stdin held no text (pass texts as arguments, --file FILE, or lines on stdin)")
+        return lines
     return texts
 
 
 def command_run(arguments: argparse.Namespace) -> None:
+    from .pipelines import pipeline, supported_tasks
+
+    if arguments.task not in supported_tasks():
+        raise UsageError(f"unknown task {arguments.task!r}; choose from {', '.join(supported_tasks())}")
     inputs = read_inputs(arguments.texts, arguments.file)
     if arguments.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {arguments.batch_size}")
-    from .pipelines import pipeline
-
     runner = pipeline(arguments.task, model=arguments.model, batch_size=arguments.batch_size)
+    report = getattr(runner.model, "load_report", None)
+    if report is not None and (report.missing or report.mismatched):
+        # from_pretrained only warns (a fresh head is how fine-tuning starts); predicting with one is a mistake
+        fresh = [*report.missing, *(key for key, _, _ in report.mismatched)]
+        raise DistilkitError(f"{arguments.model or arguments.task}: the checkpoint does not fit its config "
+                             f"({len(fresh)} weights would be random: {', '.join(fresh[:4])}); e.g. config.json asks "
+                             "for more labels than the saved head has. Fix num_labels / id2label, or train the model.")
     options: dict[str, Any] = {}
     if arguments.top_k is not None:
         options["top_k"] = arguments.top_k
@@ -236,7 +249,7 @@ COMMANDS = {"run": command_run, "inspect": command_inspect, "convert": command_c
 
 def main(argv: Iterable[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    debug = "--debug" in argv or os.environ.get("DISTILKIT_DEBUG", "") not in ("", "0")
     try:
         arguments = parse(argv)
         COMMANDS[arguments.command](arguments)
@@ -252,6 +265,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug or an unforeseen failure: one line, the traceback on request
+        if debug:
+            raise
+        print(f"distilkit: internal error: {type(error).__name__}: {error} (rerun with --debug or DISTILKIT_DEBUG=1 "
+              "for the traceback, and report it)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -93,6 +93,13 @@ class Embeddings(nn.Module):
         length = inputs_embeds.size(1)
         if position_ids is None:
             position_ids = self.position_ids[:, :length]  # (1, T)
+        elif not isinstance(position_ids, torch.Tensor) or position_ids.dtype.is_floating_point \
+                or position_ids.dtype == torch.bool:
+            raise InputError(f"position_ids must be a tensor of integer positions, got {position_ids!r:.80}")
+        elif not torch.compiler.is_compiling() and position_ids.numel() and (
+                int(position_ids.min()) < 0 or int(position_ids.max()) >= self.position_embeddings.num_embeddings):
+            raise InputError(f"position_ids hold {int(position_ids.min())}..{int(position_ids.max())}, outside "
+                             f"[0, {self.position_embeddings.num_embeddings}) (max_position_embeddings)")
         embeddings = inputs_embeds + self.position_embeddings(position_ids)  # (B, T, D)
         return self.dropout(self.LayerNorm(embeddings))
 

@@ -232,11 +232,13 @@ class Pipeline:
         vocab_size = getattr(getattr(self.model, "config", None), "vocab_size", None)
         if self.tokenizer is None or not isinstance(vocab_size, int):
             return
-        size = len(self.tokenizer)
+        # ids may have gaps: the largest id, not the token count, must fit the embedding table
+        vocab = self.tokenizer.get_vocab() if callable(getattr(self.tokenizer, "get_vocab", None)) else None
+        size = max(vocab.values()) + 1 if vocab else len(self.tokenizer)
         if size > vocab_size:
             raise ConfigError(
-                f"the tokenizer has {size} tokens but the model's vocabulary holds {vocab_size}; they "
-                "do not belong together (load the tokenizer saved with this model)"
+                f"the tokenizer has token ids up to {size - 1} but the model's vocabulary holds {vocab_size}; "
+                "they do not belong together (load the tokenizer saved with this model)"
             )
 
     def require_tokenizer(self) -> Any:

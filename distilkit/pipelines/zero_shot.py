@@ -12,6 +12,7 @@ unstable sort). Pairs from all texts of a call are length-sorted and batched tog
 from __future__ import annotations
 
 import logging
+import string
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,19 @@ def parse_labels(candidate_labels: Any) -> list[str]:
     for label in candidate_labels:
         check_text(label, "every candidate label")
     return list(candidate_labels)
+
+
+def template_has_one_label_slot(template: str) -> bool:
+    """Whether `template.format(label)` works and uses the label: one `{}` (or `{0}`, repeatable), no other field.
+
+    >>> template_has_one_label_slot("This example is {}."), template_has_one_label_slot("{} {}")
+    (True, False)
+    """
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError:  # a lone "{" or "}"
+        return False
+    return fields == [""] or (bool(fields) and all(name == "0" for name in fields))
 
 
 class ZeroShotClassificationPipeline(Pipeline):
@@ -90,10 +104,10 @@ class ZeroShotClassificationPipeline(Pipeline):
         if not isinstance(multi_label, bool):
             raise InputError(f"multi_label must be True or False, got {multi_label!r}")
         labels = None if candidate_labels is None else parse_labels(candidate_labels)
-        if labels is not None and hypothesis_template.format(labels[0]) == hypothesis_template:
+        if not template_has_one_label_slot(hypothesis_template):
             raise InputError(
-                f"hypothesis_template={hypothesis_template!r} has no {{}} where the label goes, e.g. "
-                f"{DEFAULT_TEMPLATE!r}"
+                f"hypothesis_template={hypothesis_template!r} needs exactly one {{}} where the label goes (write "
+                f"other braces as {{{{ and }}}}), e.g. {DEFAULT_TEMPLATE!r}"
             )
         return {"labels": labels, "template": hypothesis_template}, {}, {"multi_label": multi_label}
 
