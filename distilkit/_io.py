@@ -45,6 +45,7 @@ __all__ = [
     "read_json",
     "recover",
     "staged_directory",
+    "swap_in_directory",
     "temporary_path",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -170,6 +171,19 @@ def read_json(path: str | os.PathLike, *, what: str = "JSON file", error: type[D
         raise error(f"{what} '{path}' is nested too deeply to be a real file") from None
     except ValueError as problem:  # json.JSONDecodeError is a ValueError
         raise error(f"{what} '{path}' cannot be read as JSON: {problem}") from None
+
+
+def swap_in_directory(staging: Path, target: Path) -> None:
+    """Put the finished folder `staging` at its sibling path `target`, replacing any folder there. The old folder is
+    moved aside (`.<name>.*.old`) and deleted only after the switch, so a crash leaves the old or the new one."""
+    previous = None
+    if target.exists():
+        previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.replace(target, previous)
+    os.replace(staging, target)
+    fsync_directory(target.parent)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 # -- folders saved as one transaction -----------------------------------------------------------------------------

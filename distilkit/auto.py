@@ -14,6 +14,7 @@ import os
 from typing import Any, ClassVar
 
 from .configuration import DistilBertConfig, PretrainedConfig, load_config_dict, resolve_config_file
+from .constants import HUB_KWARGS
 from .errors import ConfigError
 from .modeling import (
     DistilBertForMaskedLM,
@@ -24,8 +25,6 @@ from .modeling import (
     DistilBertModel,
     PreTrainedModel,
 )
-
-HUB_KWARGS = ("cache_dir", "revision", "local_files_only", "token")
 
 
 def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -226,8 +225,13 @@ class AutoTokenizer:
         if pair is None:
             cls._defaults()
             config_file = resolve_file(pretrained_model_name_or_path, "config.json", required=False, **hub)
-            model_type = load_config_dict(config_file).get("model_type") if config_file else "distilbert"
-            pair = cls._registry.get(model_type) or cls._registry["distilbert"]
+            model_type = load_config_dict(config_file).get("model_type") if config_file else None
+            if model_type is not None and model_type not in cls._registry:  # as AutoConfig does: no silent fallback
+                raise ConfigError(f"{config_file} has model_type={model_type!r}, which has no registered tokenizer "
+                                  f"(known: {', '.join(sorted(cls._registry))}); register one with "
+                                  "AutoTokenizer.register(ConfigClass, TokenizerClass), or name the class in "
+                                  "tokenizer_config.json's tokenizer_class")
+            pair = cls._registry[model_type or "distilbert"]
         slow, fast = pair
         tokenizer_class = (fast or slow) if use_fast else (slow or fast)
         return tokenizer_class.from_pretrained(pretrained_model_name_or_path, **kwargs)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ._io import atomic_save, write_text_atomic
 from ._version import __version__
+from .constants import DTYPE_NAMES
 from .errors import ConfigError
 from .limits import check_json_depth, max_json_bytes, max_labels, max_parameters
 
@@ -28,7 +29,6 @@ CONFIG_NAME = "config.json"
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 # Activations a config may name: a closed table, so a config value can never select arbitrary code.
 ACTIVATIONS = ("gelu", "relu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish", "tanh")
-DTYPES = ("float32", "float16", "bfloat16", "float64")
 # Keys that, in other libraries, let a config file choose code to import or an implementation to load.
 # A file that carries one is refused rather than half-honoured.
 CODE_SELECTING_KEYS = ("auto_map", "trust_remote_code", "custom_pipelines", "_attn_implementation",
@@ -184,8 +184,8 @@ class PretrainedConfig:
         if self.problem_type == "single_label_classification" and self.num_labels == 1:
             raise ConfigError("problem_type='single_label_classification' needs num_labels >= 2, got 1; "
                               "use problem_type='regression' for a single output")
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ConfigError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.dtype is not None and self.dtype not in DTYPE_NAMES:
+            raise ConfigError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPE_NAMES)}")
         if self.chunk_size_feed_forward < 0:
             raise ConfigError(f"chunk_size_feed_forward={self.chunk_size_feed_forward} must be >= 0")
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "distilkit"
 
 # Lowest first. Names are top-level modules or subpackages of `distilkit`; a subpackage's modules share its layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "_version", "_extras", "_io", "limits"),
+    ("errors", "_version", "_extras", "_io", "limits", "constants"),
     # hub only turns "name or path" into local files; configuration and checkpoint resolve through it
     ("hub",),
     ("configuration", "checkpoint"),

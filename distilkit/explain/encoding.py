@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..constants import is_unlimited
 from ..errors import ConfigError, InputError
 
 
@@ -59,7 +60,7 @@ def model_device(model: nn.Module) -> torch.device:
 def max_length(model: nn.Module, tokenizer: Any) -> int | None:
     limits = [getattr(tokenizer, "model_max_length", None),
               getattr(getattr(model, "config", None), "max_position_embeddings", None)]
-    limits = [limit for limit in limits if isinstance(limit, int) and 0 < limit < int(1e20)]
+    limits = [limit for limit in limits if isinstance(limit, int) and 0 < limit and not is_unlimited(limit)]
     return min(limits) if limits else None
 
 

@@ -32,12 +32,13 @@ from ..checkpoint import (
     save_state_dict,
 )
 from ..configuration import PretrainedConfig
+from ..constants import DTYPE_NAMES
 from ..errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # "float32" -> torch.float32, ...
 # True while from_pretrained builds a model whose weights are about to be loaded. A context variable, not a
 # global: a model built meanwhile by another thread (or asyncio task) is still initialised.
 _skip_init: contextvars.ContextVar[bool] = contextvars.ContextVar("distilkit_skip_init", default=False)

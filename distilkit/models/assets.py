@@ -155,9 +155,7 @@ def unpacked_entry(name: str, build: Callable[[Path], None]) -> Path:
     manifest = target / FILES_MANIFEST
     if target.is_dir() and not manifest.is_file():
         _progress(f"{target} predates verified entries; rebuilding it from its verified archive")
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        os.replace(target, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(target)  # safe to interrupt: a folder without its record is always rebuilt
 
     def build_and_record(folder: Path) -> None:
         build(folder)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .._io import file_sha256, read_json, write_json_atomic
+from .._io import file_sha256, read_json, swap_in_directory, write_json_atomic
 from ..checkpoint import check_finite_weights, load_state_dict
 from ..errors import DistilkitError
 from .recipes import RECIPES, Recipe
@@ -95,16 +95,10 @@ def build(name: str, force: bool = False) -> Path:
         check_finite_build(staging, name)
         facts["build_seconds"] = round(time.monotonic() - started, 1)
         write_manifest(staging, facts)
-        previous = None
-        if target.exists():  # moved aside, not deleted, until the new copy is in place
-            previous = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=target.parent))
-            os.replace(target, previous)
-        os.replace(staging, target)
+        swap_in_directory(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
     print(f"[distilkit] built {name!r} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return target
 

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..constants import VERY_LARGE_INTEGER, is_unlimited
 from ..errors import ConfigError, DistilkitError, InputError
 from ..modeling.pretrained import DTYPES
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-UNLIMITED = int(1e20)  # a tokenizer's model_max_length above this means "no limit" (the reference uses 1e30)
 
 Params = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
@@ -213,10 +213,10 @@ class Pipeline:
         """The most tokens one model row may hold: the tokenizer's `model_max_length` and the model's position
         table, whichever is smaller (None when neither sets a limit)."""
         limits = [
-            getattr(self.tokenizer, "model_max_length", UNLIMITED),
-            getattr(getattr(self.model, "config", None), "max_position_embeddings", UNLIMITED),
+            getattr(self.tokenizer, "model_max_length", VERY_LARGE_INTEGER),
+            getattr(getattr(self.model, "config", None), "max_position_embeddings", VERY_LARGE_INTEGER),
         ]
-        limits = [limit for limit in limits if isinstance(limit, int) and limit < UNLIMITED]
+        limits = [limit for limit in limits if isinstance(limit, int) and not is_unlimited(limit)]
         return min(limits) if limits else None
 
     def truncation_options(self, truncation: Any = False, max_length: int | None = None) -> dict[str, Any]:

@@ -22,13 +22,13 @@ import numpy as np
 
 from .._io import atomic_save, write_json_atomic
 from ..configuration import CODE_SELECTING_KEYS
+from ..constants import HUB_KWARGS
 from ..errors import CheckpointError, ConfigError, DistilkitError, InputError
 
 logger = logging.getLogger(__name__)
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 PROCESSOR_CONFIG_NAME = "processor_config.json"
-HUB_KWARGS = ("cache_dir", "revision", "local_files_only", "token")
 # A preprocessor config is a few hundred bytes and a character vocabulary a few kB (a multilingual MMS one a
 # few MB); anything far larger is not such a file, and is refused before it is parsed.
 MAX_JSON_BYTES = 64 * 2**20

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._io import atomic_save
+from ..constants import CLEAN_UP_REPLACEMENTS, VERY_LARGE_INTEGER
 from ..errors import ConfigError, InputError, TokenizerError
 from .base import (
     BatchFeature,
@@ -44,7 +45,6 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 # The reference's "no length limit" value, written to tokenizer_config.json as is.
-MODEL_MAX_LENGTH = int(1e30)
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 INIT_KEYS = SPECIAL_TOKEN_KEYS + (
     "word_delimiter_token",
@@ -67,19 +67,6 @@ SERVICE_KEYS = (
     "is_local",
     "local_files_only",
     "vocab_file",
-)
-# Spaces before punctuation and English contractions that `clean_up_tokenization_spaces=True` removes.
-CLEAN_UP_REPLACEMENTS = (
-    (" .", "."),
-    (" ?", "?"),
-    (" !", "!"),
-    (" ,", ","),
-    (" ' ", "'"),
-    (" n't", "n't"),
-    (" 'm", "'m"),
-    (" 's", "'s"),
-    (" 've", "'ve"),
-    (" 're", "'re"),
 )
 
 
@@ -137,7 +124,7 @@ class Wav2Vec2CTCTokenizer:
         vocab: dict[str, Any] | None = None,
         added_tokens: dict[str, dict[str, Any]] | None = None,
         clean_up_tokenization_spaces: bool = False,
-        model_max_length: int = MODEL_MAX_LENGTH,
+        model_max_length: int = VERY_LARGE_INTEGER,
     ) -> None:
         if (vocab_file is None) == (vocab is None):
             raise TokenizerError("Pass exactly one of vocab_file= (a vocab.json path) or vocab= (a dict).")

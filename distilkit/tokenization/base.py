@@ -29,12 +29,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from distilkit._io import atomic_save, write_text_atomic
+from distilkit.constants import (
+    CLEAN_UP_REPLACEMENTS,
+    VERY_LARGE_INTEGER,
+    WORDPIECE_DECODER_REPLACEMENTS,
+    is_unlimited,
+)
 from distilkit.errors import CheckpointError, InputError, TokenizerError
 from distilkit.tokenization import files
 from distilkit.tokenization.files import SPECIAL_TOKEN_NAMES, TOKENIZER_FILES, AddedToken
 
-VERY_LARGE_INTEGER = int(1e30)  # "no limit": the reference's model_max_length when nothing sets it
-LARGE_INTEGER = int(1e20)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -278,8 +282,7 @@ def clean_up_tokenization(text: str) -> str:
 
     ``"hello , world ! it ' s"`` -> ``"hello, world! it's"``
     """
-    for dirty, clean in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                         (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+    for dirty, clean in CLEAN_UP_REPLACEMENTS:
         text = text.replace(dirty, clean)
     return text
 
@@ -782,7 +785,7 @@ class TokenizerBase:
             truncation_strategy = _enum(TruncationStrategy, truncation, "truncation",
                                         "True, False, 'longest_first', 'only_first', 'only_second', 'do_not_truncate'")
         if max_length is None:
-            unlimited = self.model_max_length > LARGE_INTEGER
+            unlimited = is_unlimited(self.model_max_length)
             if padding_strategy is PaddingStrategy.MAX_LENGTH:
                 if unlimited:
                     warnings.warn("padding='max_length' without max_length, and this tokenizer has no "
@@ -863,7 +866,7 @@ class TokenizerBase:
         return batch, True
 
     def _warn_if_too_long(self, rows: list[list[int]]) -> None:
-        if self._too_long_warned or self.model_max_length > LARGE_INTEGER:
+        if self._too_long_warned or is_unlimited(self.model_max_length):
             return
         longest = max((len(row) for row in rows), default=0)
         if longest > self.model_max_length:
@@ -1187,8 +1190,7 @@ def wordpiece_decode(tokens: list[str], prefix: str = "##") -> str:
     for index, token in enumerate(tokens):
         if index > 0:
             token = token[len(prefix):] if prefix and token.startswith(prefix) else " " + token
-        for dirty, clean in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                             (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        for dirty, clean in WORDPIECE_DECODER_REPLACEMENTS:
             token = token.replace(dirty, clean)
         pieces.append(token)
     return "".join(pieces)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import fsync_directory, read_json, write_json_atomic, write_text_atomic
+from .._io import fsync_directory, read_json, swap_in_directory, write_json_atomic, write_text_atomic
 from ..checkpoint import check_finite_weights, find_weight_files, load_state_dict, save_state_dict
 from ..errors import CheckpointError, DistilkitError
 
@@ -447,13 +447,6 @@ def write_checkpoint(directory: Path, *, model: torch.nn.Module, tokenizer: Any,
         state.save(staging / TRAINER_STATE_NAME)
         write_text_atomic(staging / TRAINING_ARGS_NAME, args_json)
         fsync_directory(staging)
-        previous = None
-        if directory.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=parent))
-            os.replace(directory, previous)
-        os.replace(staging, directory)
-        fsync_directory(parent)
+        swap_in_directory(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
