@@ -235,3 +235,32 @@ def test_custom_model_registration(tiny_kwargs, tmp_path):
     assert torch.equal(loaded(features).logits, model(features).logits)
     with pytest.raises(ConfigError, match="no model"):
         AutoModelForQuestionAnswering.from_pretrained(tmp_path)
+
+
+def test_a_model_built_in_another_thread_during_from_pretrained_is_initialised(tmp_path, tiny_kwargs):
+    # issue 12 item 10: "skip init" is a context variable, not a process-wide flag
+    import threading
+
+    from distilkit.modeling import DistilBertModel
+
+    DistilBertModel(DistilBertConfig(**tiny_kwargs)).save_pretrained(tmp_path)
+    loading, built = threading.Event(), threading.Event()
+    other = {}
+
+    class Pausing(DistilBertModel):
+        def __init__(self, config):
+            super().__init__(config)
+            loading.set()  # from_pretrained is building this model with initialisation skipped
+            assert built.wait(30)
+
+    def build_elsewhere():
+        assert loading.wait(30)
+        other["model"] = DistilBertModel(DistilBertConfig(**tiny_kwargs, initializer_range=0.02))
+        built.set()
+
+    thread = threading.Thread(target=build_elsewhere)
+    thread.start()
+    Pausing.from_pretrained(tmp_path)
+    thread.join(30)
+    # initialised: N(0, 0.02) rows, not nn.Embedding's N(0, 1) default left by a skipped init
+    assert other["model"].embeddings.word_embeddings.weight.std() < 0.1

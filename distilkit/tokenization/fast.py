@@ -119,16 +119,17 @@ class DistilBertTokenizerFast(TokenizerBase):
         split_special_tokens: bool,
     ) -> list:
         with self._lock:
-            if truncation is not None and truncation.stride > 0 and any(isinstance(item, tuple) for item in batch):
-                # Whether a window of a pair outgrows the stride depends on both lengths; Rust would panic.
+            if truncation is not None and (truncation.stride > 0 or truncation.strategy != "longest_first") \
+                    and any(isinstance(item, tuple) for item in batch):
+                # Whether a pair can be cut (only_first / only_second need enough tokens in that sequence) and
+                # whether a window outgrows the stride depend on both lengths: Rust would error or panic, so the
+                # plan is checked first. Single texts always fit (see `_check_truncation`).
                 self._check_plan(batch, truncation, add_special_tokens, is_split_into_words, split_special_tokens)
             try:
                 self._configure(truncation, padding, split_special_tokens)
                 return self._backend.encode_batch(batch, is_pretokenized=is_split_into_words,
                                                   add_special_tokens=add_special_tokens)
             except Exception as error:
-                if truncation is not None and "runcat" in str(error):
-                    self._check_plan(batch, truncation, add_special_tokens, is_split_into_words, split_special_tokens)
                 raise TokenizerError(f"the tokenizers backend failed: {error}") from error
             except BaseException as error:
                 if type(error).__name__ != "PanicException":
