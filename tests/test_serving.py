@@ -24,6 +24,7 @@ from serving_helpers import ServerProcess, SlowRequest, metric, save_models
 
 from distilkit import AutoModel, AutoTokenizer
 from distilkit.pipelines import EmbeddingZeroShotPipeline, pipeline
+from distilkit.serving.served import token_costs
 
 pytestmark = pytest.mark.xdist_group("serving")
 
@@ -107,6 +108,8 @@ CASES = [  # (task, inputs, parameters)
     ("question-answering", QA, {}),
     ("question-answering", [QA, {"question": "who lives in berlin ?", "context": "john lives in berlin ."}],
      {"top_k": 2}),
+    ("question-answering", {"question": "who lives in berlin ?",  # windows of 64 tokens over a long context
+                            "context": "marie lives in paris . " * 12 + "john lives in berlin ."}, {"doc_stride": 16}),
     ("fill-mask", "the cat [MASK] on the mat", {"top_k": 3}),
     ("fill-mask", ["the [MASK] sat", "a [MASK] film"], {}),
     ("feature-extraction", "the cat sat", {}),
@@ -126,6 +129,17 @@ def test_every_route_equals_the_in_process_pipeline(servers, local, task, inputs
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json() == plain(local[task](inputs, **parameters))
+
+
+@pytest.mark.parametrize(("task", "inputs", "parameters"), CASES,
+                         ids=[f"{case[0]}-{index}" for index, case in enumerate(CASES)])
+def test_token_costs_are_the_real_tokens_the_pipeline_runs(local, task, inputs, parameters):
+    runner = local[task]
+    items = inputs if isinstance(inputs, list) else [inputs]
+    preprocess, _, _ = runner._sanitize_parameters(**parameters)
+    rows = runner.preprocess(items, [f"inputs[{index}]" for index in range(len(items))], **preprocess)
+    expected = [sum(len(row["input_ids"]) for row in item_rows) for item_rows in rows]
+    assert token_costs(runner, task, items, parameters) == expected
 
 
 def test_openai_embeddings_equal_the_in_process_sentence_embeddings(servers, local):
@@ -229,8 +243,8 @@ def test_input_limits_in_tokens(servers):
     too_long = " ".join(["cat"] * 70)  # 72 tokens, the model takes 64 and auto-truncate is off
     message = error_of(post(main, "/v1/text-classification", {"inputs": [too_long]}), 422, "validation")
     assert "inputs[0] has 72 tokens" in message and "max_input_tokens=64" in message
-    # one input whose rows (the text and 120 label hypotheses) cost more than --max-batch-tokens 512
-    labels = [f"city {index}" for index in range(120)]
+    # one input whose rows (the text and 200 label hypotheses) cost more than --max-batch-tokens 512
+    labels = [f"city {index}" for index in range(200)]
     body = {"inputs": "the cat", "parameters": {"candidate_labels": labels}}
     assert "max_batch_tokens=512" in error_of(post(main, "/v1/zero-shot-classification", body), 422, "validation")
 

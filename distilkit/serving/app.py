@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from .._extras import require
+from .._version import __version__
 from ..errors import ConfigError
-from .batching import Batcher
+from .batching import Batcher, as_serve_error
 from .errors import ERRORS, ServeError, error_body
 from .metrics import Metrics
 from .playground import playground_html
@@ -124,8 +124,11 @@ class ServerState:
         """Results of a request's inputs, in order, and each input's real token count."""
         names = ["inputs"] if single else [f"inputs[{index}]" for index in range(len(items))]
         loop = asyncio.get_running_loop()
-        items, costs = await loop.run_in_executor(
-            self.prepare_threads, served.prepare, items, parameters, self.settings, names)
+        try:
+            items, costs = await loop.run_in_executor(
+                self.prepare_threads, served.prepare, items, parameters, self.settings, names)
+        except Exception as error:  # a tokenizer failure is this request's error, never a crash
+            raise as_serve_error(error, served.name) from None
         return await self.batchers[served.name].submit(items, costs, parameters), costs
 
     def info(self) -> dict[str, Any]:
@@ -191,7 +194,13 @@ def parse_json(body: bytes) -> Any:
         raise ServeError("validation", f"the body is not UTF-8: byte 0x{body[error.start]:02x} at position "
                                        f"{error.start}; send UTF-8 encoded JSON") from None
     try:
-        return json.loads(text, parse_constant=reject_constant)
+        value = json.loads(text, parse_constant=reject_constant)
+        # a lone surrogate escape ("\\ud800") decodes to a str no tokenizer or encoder can take
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raise ServeError("validation", "the body holds a lone UTF-16 surrogate escape (e.g. \"\\ud800\"), "
+                                       "which is not a character; send valid text") from None
     except RecursionError:
         raise ServeError("validation", "the JSON body is nested too deeply") from None
     except json.JSONDecodeError as error:

@@ -9,6 +9,7 @@ NER, embeddings, and zero-shot classification by embedding similarity on the sam
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 from ..configuration import load_config_dict
 from ..errors import ConfigError, DistilkitError
 from ..pipelines import EmbeddingZeroShotPipeline, Pipeline, pipeline, supported_tasks
+from ..pipelines.zero_shot import DEFAULT_TEMPLATE, parse_labels
 from .errors import ServeError
 from .settings import ServerSettings
-from .tasks import SHAPES, TaskShape, text_fields, with_texts
+from .tasks import SHAPES, TaskShape, all_texts, text_fields, with_texts
 
 logger = logging.getLogger("distilkit.serving")
 
@@ -27,6 +29,7 @@ logger = logging.getLogger("distilkit.serving")
 DEFAULT_NAMES = {"sentiment": "text-classification", "ner": "token-classification",
                  "embeddings": "feature-extraction", "fill-mask": "fill-mask"}
 DEFAULT_SPECS = ("sentiment", "ner", "embeddings", "embeddings:zero-shot-classification")
+UNLIMITED_TOKENS = 1 << 62  # a model with no maximum length: costs are never capped
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 HEADS = {"ForSequenceClassification": "text-classification", "ForTokenClassification": "token-classification",
          "ForQuestionAnswering": "question-answering", "ForMaskedLM": "fill-mask",
@@ -127,26 +130,16 @@ class ServedModel:
 
     def prepare(self, items: list[Any], parameters: dict[str, Any], settings: ServerSettings,
                 names: list[str]) -> tuple[list[Any], list[int]]:
-        """Check limits and count each input's real tokens (every model row it becomes, e.g. a zero-shot
-        text and its hypotheses, or every question-answering window). Runs in a worker thread. Returns the
-        inputs (cut when auto_truncate is on) and their costs; raises `ServeError` for a bad request."""
+        """Check the token limits and count each input's real tokens; runs in a worker thread. Returns the
+        inputs (cut when auto_truncate is on) and their costs; raises `ServeError` for a bad request. The
+        pipeline itself validates the call options, when the batch runs."""
         items = self.limit_texts(items, settings.auto_truncate, names)
-        try:
-            preprocess, _, _ = self.pipeline._sanitize_parameters(**parameters)
-            features = self.pipeline.preprocess(items, names, **preprocess)
-        except DistilkitError as error:
-            raise ServeError("validation", str(error)) from None
-        costs = [sum(len(feature["input_ids"]) for feature in rows) for rows in features]
-        limit = getattr(getattr(self.pipeline.model, "config", None), "max_position_embeddings", None)
-        for name, rows, cost in zip(names, features, costs, strict=True):
-            longest = max(len(feature["input_ids"]) for feature in rows)
-            if isinstance(limit, int) and longest > limit:
-                raise ServeError("validation", f"{name} gives a row of {longest} tokens but the model takes at "
-                                               f"most {limit}; {self.pipeline.too_long_hint}")
+        costs = token_costs(self.pipeline, self.task, items, parameters)
+        for name, cost in zip(names, costs, strict=True):
             if cost > settings.max_batch_tokens:
                 raise ServeError(
                     "validation",
-                    f"{name} costs {cost} tokens (all the rows the model runs for it), more than "
+                    f"{name} costs {cost} tokens (every row the model runs for it), more than "
                     f"max_batch_tokens={settings.max_batch_tokens}; send a shorter input or fewer labels/choices",
                 )
         return items, costs
@@ -224,3 +217,62 @@ def load(spec: ModelSpec, settings: ServerSettings, loaded: dict[str, Pipeline])
         )
     logger.info("model %r ready: %s from %s", spec.name, spec.task, source)
     return ServedModel(spec, runner, max_input_tokens)
+
+
+def token_costs(runner: Pipeline, task: str, items: list[Any], parameters: dict[str, Any]) -> list[int]:
+    """The real (unpadded) tokens the model computes for each input: every row it becomes, special tokens
+    included, as the task's pipeline builds them (a zero-shot text and its label hypotheses, every
+    question-answering window, every multiple-choice pair), counted with the pipeline's tokenizer. This is
+    what a batch costs under a packed engine, so `max_batch_tokens` bounds real work."""
+    tokenizer = runner.require_tokenizer()
+    single, pair = tokenizer.num_special_tokens_to_add(False), tokenizer.num_special_tokens_to_add(True)
+    fields = [[text for _, text in all_texts(item)] for item in items]
+    hypotheses: list[str] = []
+    if task == "zero-shot-classification" and parameters.get("candidate_labels") is not None:
+        template = parameters.get("hypothesis_template", DEFAULT_TEMPLATE)
+        try:
+            labels = parse_labels(parameters["candidate_labels"])
+            hypotheses = [template.format(label) for label in labels] if isinstance(template, str) else []
+        except (DistilkitError, IndexError, KeyError, ValueError) as error:
+            raise ServeError("validation", f"parameters.candidate_labels / hypothesis_template: {error}") from None
+    texts = [text for group in fields for text in group] + hypotheses
+    counts = iter(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    lengths = [[next(counts) for _ in group] for group in fields]  # content tokens of each text
+    labels = [next(counts) for _ in hypotheses]
+    cap = runner.max_length or UNLIMITED_TOKENS
+    costs = []
+    for item, sizes in zip(items, lengths, strict=True):
+        if task == "zero-shot-classification":
+            text = sizes[0]
+            if isinstance(runner, EmbeddingZeroShotPipeline):  # the text and each hypothesis, embedded alone
+                cost = min(text + single, cap) + sum(min(label + single, cap) for label in labels)
+            else:  # one (text, hypothesis) pair per label
+                cost = sum(min(text + label + pair, cap) for label in labels)
+        elif task == "question-answering":
+            cost = answer_windows_cost(runner, sizes[0], sizes[1], parameters, pair)
+        elif task == "multiple-choice":  # one (question or context, choice) pair per choice
+            question, choices = sizes[0], sizes[1:1 + len(item["choices"])]
+            context = sizes[-1] if "context" in item else 0
+            cost = sum(min(context + question + choice + pair, cap) for choice in choices)
+        elif len(sizes) == 2:  # a text pair
+            cost = min(sizes[0] + sizes[1] + pair, cap)
+        else:
+            truncated = task == "text-classification" and parameters.get("truncation", True) is not False
+            cost = min(sizes[0] + single, cap) if truncated else sizes[0] + single
+        costs.append(max(cost, 1))
+    return costs
+
+
+def answer_windows_cost(runner: Pipeline, question: int, context: int, parameters: dict[str, Any],
+                        special: int) -> int:
+    """Tokens of every window the question-answering pipeline reads a context in (its defaults: windows of
+    min(384, max length) tokens overlapping by up to 128)."""
+    window = parameters.get("max_seq_len") or min(runner.max_length or 384, 384)
+    question = min(question, parameters.get("max_question_len") or 64)
+    if not isinstance(window, int) or isinstance(window, bool):
+        return question + context + special  # a bad option: the pipeline refuses it when the batch runs
+    room = max(window - special - question, 1)
+    stride = parameters.get("doc_stride")
+    stride = min(window // 2, 128, room - 1) if not isinstance(stride, int) else stride
+    windows = 1 if context <= room else 1 + math.ceil((context - room) / max(room - stride, 1))
+    return windows * (question + special) + context + (windows - 1) * max(stride, 0)
