@@ -5,6 +5,7 @@
     distilkit convert bert_dir distilbert_dir
     distilkit train --data reviews.csv --output my-model
     distilkit models list | build NAME | path NAME
+    distilkit serve --model path/to/model[:task] --port 8080
 
 Usage errors exit with code 2 and a one-line message; other failures exit with 1 and a one-line message. Pass
 `--debug` (before the sub-command), or set DISTILKIT_DEBUG=1, to see the traceback.
@@ -52,6 +53,12 @@ def build_parser() -> Parser:
     run.add_argument("--labels", help="comma-separated candidate labels (zero-shot-classification)")
     run.add_argument("--context", help="the context to answer from (question-answering)")
     run.add_argument("--json", action="store_true", help="one JSON document per input on stdout")
+    run.add_argument("--ray", action="store_true", help="run on Ray actors (--file and --out needed; resumable)")
+    run.add_argument("--out", type=Path, help="with --ray: the JSONL file to write (or resume) results to")
+    run.add_argument("--address", help="with --ray: a Ray cluster's address, or auto (default: $RAY_ADDRESS, "
+                                       "else a local Ray)")
+    run.add_argument("--actors", type=int, default=2, help="with --ray: model copies (Ray actors)")
+    run.add_argument("--text-column", default="text", help="with --ray: the JSONL field holding the text")
 
     inspect = commands.add_parser("inspect", help="show a model's module tree, parameter counts and config")
     inspect.add_argument("model", help="model directory or Hub id")
@@ -82,6 +89,25 @@ def build_parser() -> Parser:
     build.add_argument("--force", action="store_true", help="rebuild even if a valid copy is cached")
     where = actions.add_parser("path", help="print where a default model is cached")
     where.add_argument("name")
+
+    explain = commands.add_parser("explain", help="token attributions and attention maps of one text, as a "
+                                                  "summary, an HTML report or pictures")
+    explain.add_argument("text")
+    explain.add_argument("--model", help="a default model (sentiment, ner, fill-mask), a model directory or a Hub id")
+    explain.add_argument("--task", help="text-classification (default), token-classification or fill-mask")
+    explain.add_argument("--out", type=Path, action="append", default=[],
+                         help="write report.html, or an attention map .png/.svg (repeatable)")
+    explain.add_argument("--layer", type=int, help="the attention map of this layer only")
+    explain.add_argument("--head", type=int, help="with --layer: this head only, large")
+    explain.add_argument("--steps", type=int, default=50, help="integrated-gradients steps")
+    explain.add_argument("--method", default="gausslegendre", help="gausslegendre or riemann_{left,right,middle,"
+                                                                   "trapezoid}")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
+    from .serving.settings import add_arguments as add_server_arguments
+
+    serve = commands.add_parser("serve", help="serve models over HTTP (needs the serve extra); docs/serving.md")
+    add_server_arguments(serve)
     return parser
 
 
@@ -106,6 +132,10 @@ def read_inputs(texts: list[str], file: Path | None) -> list[str]:
 
 
 def command_run(arguments: argparse.Namespace) -> None:
+    if arguments.ray or arguments.out:
+        from .ray import run_command
+
+        return run_command(arguments, UsageError)
     from .pipelines import pipeline, supported_tasks
 
     if arguments.task not in supported_tasks():
@@ -229,6 +259,28 @@ def command_models(arguments: argparse.Namespace) -> None:
         print(registry.model_dir(arguments.name))
 
 
+def command_explain(arguments: argparse.Namespace) -> None:
+    from .explain.command import check_outputs, run
+
+    try:
+        check_outputs(arguments.out)
+    except DistilkitError as error:
+        raise UsageError(str(error)) from None
+    run(arguments.text, model=arguments.model, task=arguments.task, outputs=arguments.out, layer=arguments.layer,
+        head=arguments.head, n_steps=arguments.steps, method=arguments.method, as_json=arguments.json)
+
+
+def command_serve(arguments: argparse.Namespace) -> None:
+    from .errors import ConfigError
+    from .serving import ServerSettings, serve
+
+    try:
+        settings = ServerSettings.from_sources(arguments)
+        serve(settings)  # returns after a graceful stop (SIGTERM or Ctrl-C)
+    except ConfigError as error:  # a bad setting or --model spec, found before the server starts
+        raise UsageError(str(error)) from None
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse the command line; `run` allows options after the texts (`run TASK "text" --model M`)."""
     parser = build_parser()
@@ -244,7 +296,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 COMMANDS = {"run": command_run, "inspect": command_inspect, "convert": command_convert, "train": command_train,
-            "models": command_models}
+            "models": command_models, "explain": command_explain, "serve": command_serve}
 
 
 def main(argv: Iterable[str] | None = None) -> int:
