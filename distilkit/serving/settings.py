@@ -191,7 +191,7 @@ def describe(value: Any) -> str:
         return ", ".join(value) or "the embedded defaults"
     if isinstance(value, bool):
         return str(value).lower()
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{value:,}" if isinstance(value, int) and value >= 10_000 else str(value)
 
 
 def settings_table() -> str:
