@@ -24,7 +24,8 @@ browser:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+	# --dist loadgroup: tests marked xdist_group(name) run on one worker (the server tests share their servers)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" tests
 
 # full builds of the default models, about half an hour on 2 cores; one process, since each build uses every core
 test-slow: $(STAMP)
