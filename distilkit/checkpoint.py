@@ -400,8 +400,8 @@ def _shards_from_index(index_path: Path, suffix: str) -> list[str]:
         )
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"'{index_path}' is not a valid JSON weight index: {error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(f"'{index_path}' is not a valid JSON weight index: {type(error).__name__}") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from distilkit import AutoConfig, AutoTokenizer, constants
-from distilkit.errors import ConfigError
+from distilkit.errors import CheckpointError, ConfigError
 from distilkit.tokenization.base import clean_up_tokenization, wordpiece_decode
 
 PACKAGE = Path(__file__).resolve().parent.parent / "distilkit"
@@ -58,3 +58,16 @@ def test_auto_tokenizer_refuses_an_unknown_model_type_as_auto_config_does(tmp_pa
     assert AutoTokenizer.from_pretrained(tmp_path).convert_tokens_to_ids("hello") == 5
     (tmp_path / "config.json").unlink()  # a tokenizer-only folder still loads as the DistilBERT tokenizer
     assert AutoTokenizer.from_pretrained(tmp_path).convert_tokens_to_ids("hello") == 5
+
+
+def test_deeply_nested_json_is_a_clear_error_for_processor_configs_and_weight_indexes(tmp_path):
+    from distilkit.checkpoint import find_weight_files
+    from distilkit.processors import ViTImageProcessor
+
+    nested = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    (tmp_path / "preprocessor_config.json").write_text(nested)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        ViTImageProcessor.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors.index.json").write_text(nested)
+    with pytest.raises(CheckpointError, match="not a valid JSON weight index: RecursionError"):
+        find_weight_files(tmp_path)

@@ -70,6 +70,8 @@ def read_json(path: str | os.PathLike, what: str, error: type[DistilkitError] = 
         return json.loads(text)
     except json.JSONDecodeError as failure:
         raise error(f"{what} '{path}' is not valid JSON ({failure}); fix or re-save the file.") from None
+    except RecursionError:
+        raise error(f"{what} '{path}' is not valid JSON: nested too deeply to be a real file.") from None
 
 
 def read_json_object(path: str | os.PathLike, what: str, error: type[DistilkitError] = ConfigError) -> dict:
