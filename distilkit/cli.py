@@ -49,10 +49,20 @@ def build_parser() -> Parser:
     run.add_argument("--file", type=Path, help="read one input per line from this file")
     run.add_argument("--model", help="model directory or Hub id (default: the task's embedded default model)")
     run.add_argument("--batch-size", type=int, default=8)
+    run.add_argument("--dtype", help="e.g. int8 (dynamic int8 encoder, CPU), float16, bfloat16")
+    run.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                     help="onnxruntime runs an ONNX export (needs the onnx extra)")
+    run.add_argument("--threads", type=int, help="CPU threads for the model (default: torch's setting)")
     run.add_argument("--top-k", type=int, help="results per input, for tasks that rank")
     run.add_argument("--labels", help="comma-separated candidate labels (zero-shot-classification)")
     run.add_argument("--context", help="the context to answer from (question-answering)")
     run.add_argument("--json", action="store_true", help="one JSON document per input on stdout")
+
+    export = commands.add_parser("export", help="export a model for another runtime (needs the onnx extra)")
+    export.add_argument("format", choices=["onnx"], help="the format: onnx (run by ONNX Runtime)")
+    export.add_argument("model", help="model directory or Hub id (any DistilBERT head)")
+    export.add_argument("output", type=Path, help="folder to write model.onnx, config.json and tokenizer files to")
+    export.add_argument("--int8", action="store_true", help="quantize the MatMul weights to int8 (dynamic)")
 
     inspect = commands.add_parser("inspect", help="show a model's module tree, parameter counts and config")
     inspect.add_argument("model", help="model directory or Hub id")
@@ -119,7 +129,8 @@ def command_run(arguments: argparse.Namespace) -> None:
     inputs = read_inputs(arguments.texts, arguments.file)
     if arguments.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {arguments.batch_size}")
-    runner = pipeline(arguments.task, model=arguments.model, batch_size=arguments.batch_size)
+    runner = pipeline(arguments.task, model=arguments.model, batch_size=arguments.batch_size, dtype=arguments.dtype,
+                      backend=arguments.backend, threads=arguments.threads)
     report = getattr(runner.model, "load_report", None)
     if report is not None and (report.missing or report.mismatched):
         # from_pretrained only warns (a fresh head is how fine-tuning starts); predicting with one is a mistake
@@ -174,6 +185,24 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]
     return value
+
+
+def command_export(arguments: argparse.Namespace) -> None:
+    from .auto import AutoConfig, AutoTokenizer, registered_model_classes
+    from .engine.onnx import export_onnx
+
+    config = AutoConfig.from_pretrained(arguments.model)
+    names = config.architectures or ["DistilBertModel"]
+    classes = registered_model_classes()
+    if names[0] not in classes:
+        raise UsageError(f"{arguments.model}: architecture {names[0]!r} is not one distilkit can build "
+                         f"({', '.join(sorted(classes))})")
+    model = classes[names[0]].from_pretrained(arguments.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(arguments.model)
+    except (DistilkitError, OSError):
+        tokenizer = None  # a model folder without tokenizer files exports the graph and config only
+    print(export_onnx(model, arguments.output, tokenizer=tokenizer, int8=arguments.int8))
 
 
 def command_inspect(arguments: argparse.Namespace) -> None:
@@ -260,7 +289,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return arguments
 
 
-COMMANDS = {"run": command_run, "inspect": command_inspect, "convert": command_convert, "train": command_train,
+COMMANDS = {"run": command_run, "export": command_export, "inspect": command_inspect, "convert": command_convert, "train": command_train,
             "models": command_models, "serve": command_serve}
 
 

@@ -64,6 +64,8 @@ class PretrainedConfig:
         "is_encoder_decoder": (False, (bool,)),
         "architectures": (None, (list, type(None))),
         "problem_type": (None, (str, type(None))),
+        # set by model.quantize("int8"); a loaded config with it rebuilds the int8 layers (modeling/quantization.py)
+        "quantization_config": (None, (dict, type(None))),
     }
 
     def __init__(self, **kwargs: Any) -> None:

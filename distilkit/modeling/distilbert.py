@@ -6,7 +6,11 @@ in eager attention, boolean mask under SDPA, no mask at all when nothing is padd
 checkpoint keys, so loading is a strict key match. One deliberate difference: `output_attentions=True` returns the
 real attention probabilities under SDPA too (that call runs the eager path), where the reference returns an empty tuple.
 
-Shape letters: B batch, T sequence length, D model width (`dim`), H heads, C choices, V vocabulary.
+`packed=True` runs the same modules on the real tokens only (`packing.Packing`): position-wise layers see one
+`(N, D)` matrix, attention scatters back to `(B, T)` for its one SDPA call. Values at real positions are those of
+the padded path; padded positions are zero in every output. The pipelines run this way.
+
+Shape letters: B batch, T sequence length, D model width (`dim`), H heads, C choices, V vocabulary, N real tokens.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import nn
 
 from ..configuration import DistilBertConfig
 from ..errors import InputError
+from .packing import Packing, check_right_padded
 from .outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -103,6 +108,21 @@ class Embeddings(nn.Module):
         embeddings = inputs_embeds + self.position_embeddings(position_ids)  # (B, T, D)
         return self.dropout(self.LayerNorm(embeddings))
 
+    def forward_packed(self, packing: Packing, input_ids: torch.Tensor | None = None,
+                       inputs_embeds: torch.Tensor | None = None,
+                       position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The same sum on the real tokens only: (N, D)."""
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(packing.pack(input_ids))  # (N, D)
+        else:
+            inputs_embeds = packing.pack(inputs_embeds)  # (N, D)
+        if position_ids is None:
+            positions = packing.positions  # (N,)
+        else:
+            positions = packing.pack(position_ids.expand(packing.batch, packing.length))  # (N,)
+        embeddings = inputs_embeds + self.position_embeddings(positions)  # (N, D)
+        return self.dropout(self.LayerNorm(embeddings))
+
 
 class DistilBertSelfAttention(nn.Module):
     """Multi-head self-attention with q_lin/k_lin/v_lin/out_lin; SDPA by default, eager when weights are asked for."""
@@ -118,14 +138,24 @@ class DistilBertSelfAttention(nn.Module):
         self.out_lin = nn.Linear(config.dim, config.dim)
         self.dropout = nn.Dropout(config.attention_dropout)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T, D = hidden.shape
-        H, Dh = self.n_heads, self.head_dim
-        query = self.q_lin(hidden).view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
-        key = self.k_lin(hidden).view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
-        value = self.v_lin(hidden).view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
-        scale = Dh**-0.5
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, output_attentions: bool = False,
+                packing: Packing | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden (B, T, D) with a key mask, or packed (N, D) with its `packing` (then `mask` is ignored)."""
+        if packing is not None:
+            B, T, D = packing.batch, packing.length, hidden.size(-1)
+            mask = packing.key_mask
+
+            def heads(projected: torch.Tensor) -> torch.Tensor:  # (N, D) -> (B, H, T, Dh)
+                return packing.unpack(projected).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        else:
+            B, T, D = hidden.shape
+
+            def heads(projected: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, Dh)
+                return projected.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        query = heads(self.q_lin(hidden))  # (B, H, T, Dh)
+        key = heads(self.k_lin(hidden))  # (B, H, T, Dh)
+        value = heads(self.v_lin(hidden))  # (B, H, T, Dh)
+        scale = self.head_dim**-0.5
 
         weights = None
         if output_attentions or self.attn_implementation == "eager":
@@ -134,11 +164,15 @@ class DistilBertSelfAttention(nn.Module):
                 scores = scores + additive_mask(mask, scores.dtype)
             weights = self.dropout(F.softmax(scores, dim=-1))  # (B, H, T, T), softmax in the input dtype
             context = torch.matmul(weights, value)  # (B, H, T, Dh)
+            if packing is not None and packing.key_mask is not None:
+                weights = weights * packing.query_mask()  # rows of padded queries are zero when packed
         else:
             dropout = self.dropout.p if self.training else 0.0
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
                                                      scale=scale)  # (B, H, T, Dh)
         context = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        if packing is not None:
+            context = packing.pack(context)  # (N, D)
         return self.out_lin(context), weights
 
 
@@ -161,9 +195,10 @@ class FFN(nn.Module):
         self.chunk_size = config.chunk_size_feed_forward
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        if self.chunk_size and hidden.size(1) > self.chunk_size:
-            # positions are independent in the FFN, so chunks along T give identical results
-            return torch.cat([self._forward(chunk) for chunk in hidden.split(self.chunk_size, dim=1)], dim=1)
+        if self.chunk_size and hidden.size(-2) > self.chunk_size:
+            # positions are independent in the FFN, so chunks along the tokens (T, or N when packed) give
+            # identical results
+            return torch.cat([self._forward(chunk) for chunk in hidden.split(self.chunk_size, dim=-2)], dim=-2)
         return self._forward(hidden)
 
     def _forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -180,11 +215,11 @@ class TransformerBlock(nn.Module):
         self.ffn = FFN(config)
         self.output_layer_norm = nn.LayerNorm(config.dim, eps=1e-12)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, weights = self.attention(hidden, mask, output_attentions)  # (B, T, D)
-        hidden = self.sa_layer_norm(attended + hidden)  # (B, T, D)
-        hidden = self.output_layer_norm(self.ffn(hidden) + hidden)  # (B, T, D)
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, output_attentions: bool = False,
+                packing: Packing | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(hidden, mask, output_attentions, packing)  # (B, T, D) or (N, D)
+        hidden = self.sa_layer_norm(attended + hidden)  # (B, T, D) or (N, D)
+        hidden = self.output_layer_norm(self.ffn(hidden) + hidden)  # (B, T, D) or (N, D)
         return hidden, weights
 
 
@@ -195,15 +230,16 @@ class Transformer(nn.Module):
         self.gradient_checkpointing = False
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, output_hidden_states: bool,
-                output_attentions: bool) -> BaseModelOutput:
+                output_attentions: bool, packing: Packing | None = None) -> BaseModelOutput:
+        """Hidden states stay in the input's layout: (B, T, D), or packed (N, D) with `packing`."""
         all_hidden = [hidden] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
         for block in self.layer:
             if self.gradient_checkpointing and self.training:
                 hidden, weights = torch.utils.checkpoint.checkpoint(block, hidden, mask, output_attentions,
-                                                                    use_reentrant=False)
+                                                                    packing, use_reentrant=False)
             else:
-                hidden, weights = block(hidden, mask, output_attentions)
+                hidden, weights = block(hidden, mask, output_attentions, packing)
             if all_hidden is not None:
                 all_hidden.append(hidden)
             if all_attentions is not None:
@@ -236,6 +272,7 @@ class DistilBertPreTrainedModel(PreTrainedModel):
 
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
+    supports_packed_execution = True  # forward(..., packed=True): see modeling/packing.py
     tied_weights_keys = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -274,18 +311,40 @@ class DistilBertModel(DistilBertPreTrainedModel):
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs) -> BaseModelOutput | tuple:
+                return_dict: bool | None = None, packed: bool = False, **kwargs) -> BaseModelOutput | tuple:
+        output, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                      output_hidden_states, packed, kwargs)
+        if packing is not None:
+            output = BaseModelOutput(last_hidden_state=packing.unpack(output.last_hidden_state),
+                                     hidden_states=output.hidden_states, attentions=output.attentions)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
+
+    def encode(self, input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+               output_hidden_states, packed: bool, kwargs: dict) -> tuple[BaseModelOutput, Packing | None]:
+        """The encoder in either layout. Packed, `last_hidden_state` stays packed (N, D) for the heads, with the
+        `Packing` that places it; hidden states and attentions come back in the (B, T) layout."""
         reject_unknown_inputs(kwargs)
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (self.config.output_hidden_states if output_hidden_states is None
                                 else output_hidden_states)
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-
         shape = self.check_inputs(input_ids, inputs_embeds)
-        hidden = self.embeddings(input_ids, inputs_embeds, position_ids)  # (B, T, D)
-        mask = attention_mask_for(attention_mask, shape)
-        output = self.transformer(hidden, mask, output_hidden_states, output_attentions)
-        return output if return_dict else output.to_tuple()
+        if not packed:
+            hidden = self.embeddings(input_ids, inputs_embeds, position_ids)  # (B, T, D)
+            mask = attention_mask_for(attention_mask, shape)
+            return self.transformer(hidden, mask, output_hidden_states, output_attentions), None
+        if attention_mask is not None:
+            attention_mask_for(attention_mask, shape)  # the same shape check as the padded path
+            check_right_padded(attention_mask)
+        device = (input_ids if input_ids is not None else inputs_embeds).device
+        packing = Packing.from_mask(attention_mask, shape, device)
+        hidden = self.embeddings.forward_packed(packing, input_ids, inputs_embeds, position_ids)  # (N, D)
+        output = self.transformer(hidden, None, output_hidden_states, output_attentions, packing)
+        hidden_states = output.hidden_states
+        if hidden_states is not None:
+            hidden_states = tuple(packing.unpack(state) for state in hidden_states)  # (B, T, D) each
+        return BaseModelOutput(last_hidden_state=output.last_hidden_state, hidden_states=hidden_states,
+                               attentions=output.attentions), packing
 
     def check_inputs(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> tuple[int, int]:
         """Clear errors for inputs that would otherwise fail deep inside torch; returns (B, T)."""
@@ -329,14 +388,23 @@ def reject_unknown_inputs(kwargs: dict) -> None:
 
 
 class DistilBertPreTrainedHead(DistilBertPreTrainedModel):
-    """What every head shares: the flags resolution and the encoder call."""
+    """What every head shares: the flags resolution and the encoder call, in the padded or packed layout."""
 
     def encode(self, input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
-               output_hidden_states, kwargs) -> BaseModelOutput:
-        reject_unknown_inputs(kwargs)
-        return self.distilbert(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                               position_ids=position_ids, output_attentions=output_attentions,
-                               output_hidden_states=output_hidden_states, return_dict=True)
+               output_hidden_states, kwargs) -> tuple[BaseModelOutput, Packing | None]:
+        packed = bool(kwargs.pop("packed", False))
+        return self.distilbert.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                      output_hidden_states, packed, kwargs)
+
+    @staticmethod
+    def per_token(values: torch.Tensor, packing: Packing | None) -> torch.Tensor:
+        """Per-token head outputs in the (B, T, ·) layout: unpacked (zeros at padding) when computed packed."""
+        return values if packing is None else packing.unpack(values)
+
+    @staticmethod
+    def first_token(hidden: torch.Tensor, packing: Packing | None) -> torch.Tensor:
+        """(B, D): the [CLS] state of each row, in either layout."""
+        return hidden[:, 0] if packing is None else packing.first_tokens(hidden)
 
     def finish(self, output_class, return_dict: bool | None, encoded: BaseModelOutput, **fields):
         output = output_class(**fields, hidden_states=encoded.hidden_states, attentions=encoded.attentions)
@@ -366,9 +434,9 @@ class DistilBertForMaskedLM(DistilBertPreTrainedHead):
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
-        encoded = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
-                              output_hidden_states, kwargs)
-        logits = self.vocab_logits(encoded.last_hidden_state)  # (B, T, V)
+        encoded, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                       output_hidden_states, kwargs)
+        logits = self.per_token(self.vocab_logits(encoded.last_hidden_state), packing)  # (B, T, V)
         loss = None
         if labels is not None:
             check_labels(labels, logits.shape[:2], "labels", num_classes=logits.size(-1))
@@ -390,9 +458,9 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedHead):
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
-        encoded = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
-                              output_hidden_states, kwargs)
-        pooled = encoded.last_hidden_state[:, 0]  # (B, D): the [CLS] token
+        encoded, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                       output_hidden_states, kwargs)
+        pooled = self.first_token(encoded.last_hidden_state, packing)  # (B, D): the [CLS] token
         pooled = self.dropout(F.relu(self.pre_classifier(pooled)))  # (B, D)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = None
@@ -447,9 +515,9 @@ class DistilBertForTokenClassification(DistilBertPreTrainedHead):
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
-        encoded = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
-                              output_hidden_states, kwargs)
-        logits = self.classifier(self.dropout(encoded.last_hidden_state))  # (B, T, num_labels)
+        encoded, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                       output_hidden_states, kwargs)
+        logits = self.per_token(self.classifier(self.dropout(encoded.last_hidden_state)), packing)  # (B, T, L)
         loss = None
         if labels is not None:
             check_labels(labels, logits.shape[:2], "labels", num_classes=self.num_labels)
@@ -472,9 +540,12 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedHead):
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None, **kwargs):
-        encoded = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
-                              output_hidden_states, kwargs)
-        logits = self.qa_outputs(self.dropout(encoded.last_hidden_state))  # (B, T, 2)
+        if kwargs.get("packed") and start_positions is not None:
+            raise InputError("question-answering losses need the padded layout (padded positions take part in "
+                             "the softmax over the window); call the model with packed=False to train")
+        encoded, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
+                                       output_hidden_states, kwargs)
+        logits = self.per_token(self.qa_outputs(self.dropout(encoded.last_hidden_state)), packing)  # (B, T, 2)
         start_logits, end_logits = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))  # (B, T)
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -511,9 +582,10 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedHead):
         def flatten(tensor, trailing):
             return None if tensor is None else tensor.reshape(-1, *tensor.shape[2:2 + trailing])
 
-        encoded = self.encode(flatten(input_ids, 1), flatten(attention_mask, 1), flatten(inputs_embeds, 2),
-                              flatten(position_ids, 1), output_attentions, output_hidden_states, kwargs)
-        pooled = encoded.last_hidden_state[:, 0]  # (B*C, D)
+        encoded, packing = self.encode(flatten(input_ids, 1), flatten(attention_mask, 1),
+                                       flatten(inputs_embeds, 2), flatten(position_ids, 1), output_attentions,
+                                       output_hidden_states, kwargs)
+        pooled = self.first_token(encoded.last_hidden_state, packing)  # (B*C, D)
         pooled = self.dropout(F.relu(self.pre_classifier(pooled)))  # (B*C, D)
         logits = self.classifier(pooled).view(-1, choices)  # (B, C)
         loss = None

@@ -28,7 +28,7 @@ from ..auto import (
     AutoTokenizer,
 )
 from ..errors import ConfigError, InputError
-from .base import Pipeline
+from .base import INT8_NAMES, Pipeline
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .multiple_choice import MultipleChoicePipeline
@@ -73,6 +73,19 @@ TASKS: dict[str, Task] = {
     "zero-shot-classification": Task(ZeroShotClassificationPipeline, AutoModelForSequenceClassification),
     "multiple-choice": Task(MultipleChoicePipeline, AutoModelForMultipleChoice),
 }
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def onnx_model(source: Any, model_class: Any, dtype: Any, threads: Any, model_kwargs: Any) -> nn.Module:
+    """The task's model run by ONNX Runtime (extra `distilkit[onnx]`), exported on the fly unless `source` holds
+    a `model.onnx`."""
+    if model_kwargs:
+        raise InputError("model_kwargs apply to torch models only, not to backend='onnxruntime'")
+    from ..engine.onnx import OnnxRuntimeModel  # onnxruntime is an extra: imported only when asked for
+
+    return OnnxRuntimeModel.from_pretrained(source, model_class, int8=dtype in INT8_NAMES, threads=threads)
+
 
 def supported_tasks() -> dict[str, str]:
     """Every task name and alias -> the task it runs."""
@@ -133,6 +146,7 @@ def pipeline(
     *,
     use_fast: bool = True,
     model_kwargs: dict[str, Any] | None = None,
+    backend: str = "torch",
     **kwargs: Any,
 ) -> Pipeline:
     """Build the pipeline of `task` around `model` (a path, a Hub id, or a model instance; or a remote chat
@@ -142,6 +156,8 @@ def pipeline(
     `dtype`: e.g. "float16" or torch.bfloat16 to run the model in that precision. `model_kwargs` go to the
     model's `from_pretrained`; any other keyword is a default option of the task (e.g. `top_k=None`).
     """
+    if backend not in BACKENDS:
+        raise InputError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
     name = canonical_task(task)
     spec = TASKS[name]
     if is_remote(model):  # a chat model behind an OpenAI-compatible API
@@ -161,12 +177,20 @@ def pipeline(
                 "instances, not a path"
             )
         source = model
-        model = spec.model_class.from_pretrained(
-            source, **({"dtype": dtype} if dtype is not None else {}), **(model_kwargs or {})
-        )
-        dtype = None  # already loaded in that precision
+        if backend == "onnxruntime":
+            model = onnx_model(source, spec.model_class, dtype, kwargs.get("threads"), model_kwargs)
+        else:
+            float_dtype = None if dtype in INT8_NAMES else dtype  # int8: quantized by the pipeline once loaded
+            model = spec.model_class.from_pretrained(
+                source, **({"dtype": float_dtype} if float_dtype is not None else {}), **(model_kwargs or {})
+            )
+        if dtype not in INT8_NAMES:
+            dtype = None  # already loaded in that precision
         if tokenizer is None:
             tokenizer = source
+    elif backend == "onnxruntime":
+        raise InputError("backend='onnxruntime' takes a path (a saved model, or a folder written by `distilkit "
+                         "export onnx`), not a model instance; save the model first")
     elif not isinstance(model, nn.Module):
         raise InputError(f"model must be a path, a Hub id or a torch.nn.Module, got {type(model).__name__}")
     elif model_kwargs:

@@ -4,11 +4,15 @@ Call shapes follow the reference (spec section 6.1): one input gives one result,
 other iterable (a generator, a dataset) gives a lazy iterator. Unlike the reference's DataLoader, all model
 rows of a call (an input, or a window or candidate pair of one) are sorted by token count before batching, so
 each batch pads only to its own longest row; results come back in the caller's order. The forward pass runs
-under `torch.inference_mode()` on the pipeline's device, with the model in eval mode.
+under `torch.inference_mode()` on the pipeline's device, with the model in eval mode, and — for DistilBERT
+models — packed (`modeling/packing.py`): only real tokens go through the layers, so a batch costs its real tokens
+whatever its padding. `dtype="int8"` quantizes the model's encoder (`modeling/quantization.py`); `threads=` sizes
+torch's thread pool inside the process-wide compute section (`engine/runtime.py`).
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
@@ -19,7 +23,9 @@ from torch import nn
 
 from ..constants import VERY_LARGE_INTEGER, is_unlimited
 from ..errors import ConfigError, DistilkitError, InputError
+from ..engine.runtime import check_threads, compute_section
 from ..modeling.pretrained import DTYPES
+from ..modeling.quantization import check_int8_device, quantize_model
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -59,16 +65,19 @@ def resolve_device(device: Any) -> torch.device:
     )
 
 
+INT8_NAMES = ("int8", "qint8")
+
+
 def resolve_dtype(dtype: Any) -> torch.dtype | None:
     """None or "auto" -> keep the model's dtype; names ("float16", "torch.bfloat16") and torch dtypes as
-    given."""
-    if dtype is None or dtype == "auto":
+    given. ("int8" is not a torch dtype: `Pipeline` quantizes the model instead.)"""
+    if dtype is None or dtype == "auto" or dtype in INT8_NAMES:
         return None
     if isinstance(dtype, torch.dtype):
         return dtype
     name = str(dtype).removeprefix("torch.")
     if name not in DTYPES:
-        raise ConfigError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)} (or 'auto')")
+        raise ConfigError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)}, 'int8' (or 'auto')")
     return DTYPES[name]
 
 
@@ -144,6 +153,8 @@ class Pipeline:
         batch_size: int = 1,
         dtype: Any = None,
         task: str | None = None,
+        threads: int | None = None,
+        packed: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -161,6 +172,15 @@ class Pipeline:
             self.model.to(target_dtype)
         self.model.to(self.device)
         self.model.eval()  # dropout off: results must not depend on the batch a row lands in
+        if dtype in INT8_NAMES:
+            check_int8_device(self.device)
+            if getattr(getattr(self.model, "config", None), "quantization_config", None) is None:
+                quantize_model(self.model)  # in place, as .to(dtype) converts a float model in place
+        self.threads = check_threads(threads)
+        self.packed = accepts_packed(self.model) if packed is None else bool(packed)
+        if self.packed and not accepts_packed(self.model):
+            raise InputError(f"packed=True needs a model whose forward takes packed=True (distilkit's DistilBERT "
+                             f"classes); {type(self.model).__name__} does not")
         self.check_vocabulary()
         self._defaults = dict(kwargs)
         self._sanitize_parameters(**self._defaults)  # a bad option fails now, not at the first call
@@ -249,7 +269,12 @@ class Pipeline:
         return self.tokenizer
 
     def call_model(self, model_inputs: dict[str, torch.Tensor]) -> Any:
-        return self.model(**model_inputs)
+        return self.model(**model_inputs, **self.model_options)
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments every forward call gets on top of the inputs (packed execution when on)."""
+        return {"packed": True} if self.packed else {}
 
     @staticmethod
     def lengths(model_inputs: dict[str, torch.Tensor]) -> list[int]:
@@ -307,7 +332,8 @@ class Pipeline:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 model_inputs = self._collate([flat[k][1] for k in chunk])
-                results = self._forward(model_inputs, **forward_params)
+                with compute_section(self.threads):
+                    results = self._forward(model_inputs, **forward_params)
                 for k, result in zip(chunk, results, strict=True):
                     outputs[k] = result
         grouped: list[tuple[list, list]] = [([], []) for _ in items]
@@ -351,6 +377,15 @@ class Pipeline:
         if token_type_ids is not None:
             batch["token_type_ids"] = token_type_ids
         return {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+
+
+def accepts_packed(model: nn.Module) -> bool:
+    """Whether `model(..., packed=True)` runs packed: distilkit's DistilBERT classes, and subclasses whose
+    forward still takes the flag (by name or through **kwargs)."""
+    if not getattr(model, "supports_packed_execution", False):
+        return False
+    parameters = inspect.signature(model.forward).parameters.values()
+    return any(p.name == "packed" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def reject_unknown(task: str, unknown: Mapping[str, Any], accepted: Iterable[str]) -> None:

@@ -106,7 +106,8 @@ class MultipleChoicePipeline(Pipeline):
         ]
 
     def call_model(self, model_inputs: dict) -> Any:
-        return self.model(**{key: value.unsqueeze(1) for key, value in model_inputs.items()})  # (B, 1, T)
+        inputs = {key: value.unsqueeze(1) for key, value in model_inputs.items()}  # (B, 1, T)
+        return self.model(**inputs, **self.model_options)
 
     def _forward(self, model_inputs: dict, **params: Any) -> list[dict]:
         logits = model_output(self.call_model(model_inputs), "logits", 0, self.task)  # (B, 1)
