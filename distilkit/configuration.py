@@ -44,6 +44,35 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _edit_distance(left: str, right: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps cost 1."""
+    previous2: list[int] = []
+    previous = list(range(len(right) + 1))
+    for row, left_char in enumerate(left, 1):
+        current = [row]
+        for column, right_char in enumerate(right, 1):
+            cost = min(previous[column] + 1, current[column - 1] + 1,
+                       previous[column - 1] + (left_char != right_char))
+            if row > 1 and column > 1 and left_char == right[column - 2] and left[row - 2] == right_char:
+                cost = min(cost, previous2[column - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _close_field(name: str, known: list[str]) -> str | None:
+    """The known field `name` is most likely a misspelling of: one edit away, two for names of 13+ characters (so
+    real keys of other configs such as `cls_token_id`, two edits from `bos_token_id`, stay extra keys)."""
+    lowered = name.lower()
+    best, best_distance = None, 99
+    for field in known:
+        allowed = 2 if len(field) >= 13 else 1
+        distance = _edit_distance(lowered, field)
+        if distance <= allowed and distance < best_distance:
+            best, best_distance = field, distance
+    return best
+
+
 class PretrainedConfig:
     """Fields shared by every model, the label maps, and the JSON round trip.
 
@@ -89,6 +118,12 @@ class PretrainedConfig:
         for name, (default, _) in fields.items():
             setattr(self, name, kwargs.pop(name, copy.deepcopy(default)))
         self.name_or_path = ""
+        known = [*fields, *self.attribute_map, "num_labels", "id2label", "label2id"]
+        for name in kwargs:
+            match = _close_field(name, known) if isinstance(name, str) else None
+            if match is not None:
+                raise ConfigError(f"{name}: did you mean {match}? {type(self).__name__} has a field {match!r}; "
+                                  f"fix the spelling (other unknown keys are kept as extra attributes)")
         for name, value in kwargs.items():  # unknown keys: kept and written back, as the reference does
             if not isinstance(name, str) or not name.isidentifier():
                 raise ConfigError(f"config key {name!r} is not a valid attribute name")
