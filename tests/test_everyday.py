@@ -4,9 +4,25 @@ build coordination, language coverage warnings, progress, and docstrings."""
 import json
 
 import pytest
+import torch
 
-from distilkit.configuration import DistilBertConfig
-from distilkit.errors import ConfigError
+from distilkit import DistilBertConfig, DistilBertForSequenceClassification, pipeline
+from distilkit.errors import ConfigError, InputError
+from distilkit.pipelines.base import resolve_device
+from distilkit.tokenization import DistilBertTokenizerFast
+
+WORDS = "the a is was cat dog sat mat good bad movie . !".split()
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+SIZES = dict(vocab_size=len(VOCAB), dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64)
+
+
+def tiny_tokenizer():
+    return DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(VOCAB)})
+
+
+def tiny_model(cls=DistilBertForSequenceClassification):
+    torch.manual_seed(0)
+    return cls(DistilBertConfig(**SIZES))
 
 
 @pytest.mark.parametrize("kwargs, typo, field", [
@@ -34,3 +50,30 @@ def test_config_unknown_keys_far_from_any_field_are_kept(tmp_path):
     written = json.loads((tmp_path / "config.json").read_text())
     assert {key: written[key] for key in extra} == extra
     assert DistilBertConfig.from_pretrained(tmp_path).cls_token_id == 101
+
+
+def cpu_only_torch(monkeypatch):
+    """What a CPU-only torch build reports, whatever machine the test runs on."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", 0, torch.device("cuda"), "mps"])
+def test_missing_accelerator_is_a_clear_error_naming_what_is_available(monkeypatch, device):
+    cpu_only_torch(monkeypatch)
+    with pytest.raises(InputError, match=r"cannot be used: .*(no CUDA support|Apple silicon).*Available: cpu;"):
+        pipeline("text-classification", model=tiny_model(), tokenizer=tiny_tokenizer(), device=device)
+
+
+def test_available_devices_still_resolve(monkeypatch):
+    cpu_only_torch(monkeypatch)
+    assert resolve_device(None) == resolve_device(-1) == resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    assert resolve_device("cuda") == torch.device("cuda") and resolve_device(1) == torch.device("cuda:1")
+    with pytest.raises(InputError, match="'cuda:2' cannot be used: this machine has 2 CUDA devices. "
+                                         "Available: cpu, cuda:0, cuda:1;"):
+        resolve_device("cuda:2")

@@ -34,35 +34,46 @@ Params = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
 def resolve_device(device: Any) -> torch.device:
     """None -> the first accelerator if there is one, else CPU; -1 -> CPU; k >= 0 -> CUDA device k; strings
-    and `torch.device` as given (the reference's rules)."""
+    and `torch.device` as given (the reference's rules). A device this torch build or machine lacks
+    (`"cuda"` on a CPU-only torch, `"mps"` off Apple silicon) is an InputError naming the devices available."""
     if device is None:
         if torch.cuda.is_available():
             return torch.device("cuda:0")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if isinstance(device, torch.device):
-        return device
     if isinstance(device, int) and not isinstance(device, bool):
         if device < 0:
             return torch.device("cpu")
-        if not torch.cuda.is_available() or device >= torch.cuda.device_count():
-            raise InputError(
-                f"device={device} asks for CUDA device {device}, but this machine has "
-                f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA devices; "
-                "use device=-1 or device='cpu'"
-            )
-        return torch.device(f"cuda:{device}")
+        device = f"cuda:{device}"
     if isinstance(device, str):
         try:
-            return torch.device(device)
+            device = torch.device(device)
         except RuntimeError as error:
             raise InputError(
                 f"device={device!r} is not a device name; use e.g. 'cpu', 'cuda' or 'cuda:1'"
             ) from error
-    raise InputError(
-        f"device must be None, an int, a str or a torch.device, got {type(device).__name__}: {device!r}"
-    )
+    if not isinstance(device, torch.device):
+        raise InputError(
+            f"device must be None, an int, a str or a torch.device, got {type(device).__name__}: {device!r}"
+        )
+    available = ["cpu"]
+    if torch.cuda.is_available():
+        available += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        available.append("mps")
+    if device.type in ("cpu", "meta") or str(device) in available \
+            or (device.index is None and any(name.startswith(f"{device.type}:") for name in available)):
+        return device
+    backend = getattr(torch, device.type, None)
+    if device.type not in ("cuda", "mps") and backend is not None and getattr(backend, "is_available", None) \
+            and backend.is_available():
+        return device  # other accelerators (xpu, ...): torch checks the index when the model moves
+    why = {"cuda": "this torch build has no CUDA support" if torch.version.cuda is None
+           else f"this machine has {torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA devices",
+           "mps": "MPS needs Apple silicon with a torch built for it"}.get(device.type, "it is not available here")
+    raise InputError(f"device={str(device)!r} cannot be used: {why}. Available: {', '.join(available)}; "
+                     "pass one of those (or device=None for the best available)")
 
 
 INT8_NAMES = ("int8", "qint8")
