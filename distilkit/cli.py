@@ -94,6 +94,20 @@ def build_parser() -> Parser:
     where = actions.add_parser("path", help="print where a default model is cached")
     where.add_argument("name")
 
+    explain = commands.add_parser("explain", help="token attributions and attention maps of one text, as a "
+                                                  "summary, an HTML report or pictures")
+    explain.add_argument("text")
+    explain.add_argument("--model", help="a default model (sentiment, ner, fill-mask), a model directory or a Hub id")
+    explain.add_argument("--task", help="text-classification (default), token-classification or fill-mask")
+    explain.add_argument("--out", type=Path, action="append", default=[],
+                         help="write report.html, or an attention map .png/.svg (repeatable)")
+    explain.add_argument("--layer", type=int, help="the attention map of this layer only")
+    explain.add_argument("--head", type=int, help="with --layer: this head only, large")
+    explain.add_argument("--steps", type=int, default=50, help="integrated-gradients steps")
+    explain.add_argument("--method", default="gausslegendre", help="gausslegendre or riemann_{left,right,middle,"
+                                                                   "trapezoid}")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
     from .serving.settings import add_arguments as add_server_arguments
 
     serve = commands.add_parser("serve", help="serve models over HTTP (needs the serve extra); docs/serving.md")
@@ -264,6 +278,17 @@ def command_models(arguments: argparse.Namespace) -> None:
         print(registry.model_dir(arguments.name))
 
 
+def command_explain(arguments: argparse.Namespace) -> None:
+    from .explain.command import check_outputs, run
+
+    try:
+        check_outputs(arguments.out)
+    except DistilkitError as error:
+        raise UsageError(str(error)) from None
+    run(arguments.text, model=arguments.model, task=arguments.task, outputs=arguments.out, layer=arguments.layer,
+        head=arguments.head, n_steps=arguments.steps, method=arguments.method, as_json=arguments.json)
+
+
 def command_serve(arguments: argparse.Namespace) -> None:
     from .errors import ConfigError
     from .serving import ServerSettings, serve
@@ -290,7 +315,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 COMMANDS = {"run": command_run, "export": command_export, "inspect": command_inspect, "convert": command_convert, "train": command_train,
-            "models": command_models, "serve": command_serve}
+            "models": command_models, "explain": command_explain, "serve": command_serve}
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -78,12 +78,12 @@ def encode(model: nn.Module, tokenizer: Any, text: Any, text_pair: Any = None,
 
 
 def from_ids(model: nn.Module, tokenizer: Any, ids: list[int], offsets: Any, special: Any = None) -> Encoded:
-    """An `Encoded` row from token ids and their offsets (a pipeline's feature); `special` defaults to the
-    tokenizer's special ids."""
+    """An `Encoded` row from token ids and their offsets (a pipeline's feature). `special` marks the tokens the
+    tokenizer's template added; by default the [CLS] and [SEP] ids (a [MASK] in the text is not one of them)."""
     ids = [int(token) for token in ids]
     if special is None:
-        specials = set(getattr(tokenizer, "all_special_ids", []))
-        special = [token in specials for token in ids]
+        template = {getattr(tokenizer, "cls_token_id", None), getattr(tokenizer, "sep_token_id", None)} - {None}
+        special = [token in template for token in ids]
     special = [bool(flag) for flag in special]
     device = model_device(model)
     inputs = {"input_ids": torch.tensor([ids], device=device),  # (1, T)
