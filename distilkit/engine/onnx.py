@@ -129,7 +129,9 @@ def export_onnx(model: nn.Module, folder: str | Path, *, tokenizer: Any = None, 
         check_against_torch(model, fields, float_path, onnxruntime)
         if int8:
             quantize_onnx(float_path)
-        model.config.save_pretrained(staging)
+        config = model.config.copy()
+        config.architectures = [next(klass.__name__ for klass in type(model).__mro__ if klass.__name__ in HEADS)]
+        config.save_pretrained(staging)  # the head named, so the runtime knows the graph's outputs
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
         if folder.exists():

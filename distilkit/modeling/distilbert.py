@@ -23,7 +23,6 @@ from torch import nn
 
 from ..configuration import DistilBertConfig
 from ..errors import InputError
-from .packing import Packing, check_right_padded
 from .outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -32,6 +31,7 @@ from .outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from .packing import Packing, check_right_padded
 from .pretrained import PreTrainedModel
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")

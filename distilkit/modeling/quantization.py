@@ -110,7 +110,7 @@ def replace_linears(model: nn.Module, convert: bool) -> int:
     """Swap the encoder's Linear layers for `Int8Linear`: quantized from the float weights (`convert=True`) or
     empty, to be filled by a checkpoint. Returns how many layers were swapped."""
     count = 0
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if child_name in QUANTIZED_LAYERS and isinstance(child, nn.Linear):
                 if convert:

@@ -28,7 +28,7 @@ from ..auto import (
     AutoTokenizer,
 )
 from ..errors import ConfigError, InputError
-from .base import INT8_NAMES, Pipeline
+from .base import INT8_NAMES, Pipeline, resolve_dtype
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .multiple_choice import MultipleChoicePipeline
@@ -158,6 +158,7 @@ def pipeline(
     """
     if backend not in BACKENDS:
         raise InputError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
+    resolve_dtype(dtype)  # a bad dtype fails before anything is loaded
     name = canonical_task(task)
     spec = TASKS[name]
     if is_remote(model):  # a chat model behind an OpenAI-compatible API

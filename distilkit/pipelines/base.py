@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..constants import VERY_LARGE_INTEGER, is_unlimited
-from ..errors import ConfigError, DistilkitError, InputError
 from ..engine.runtime import check_threads, compute_section
+from ..errors import ConfigError, DistilkitError, InputError
 from ..modeling.pretrained import DTYPES
 from ..modeling.quantization import check_int8_device, quantize_model
 
