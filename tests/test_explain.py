@@ -85,6 +85,21 @@ def test_attention_equals_the_eager_probabilities_of_ours_and_the_reference(tmp_
     np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [None, "int8"])
+def test_attention_through_a_pipeline_equals_the_eager_path_of_its_model(dtype):
+    runner = pipeline("text-classification", model=classifier(), tokenizer=tokenizer(), dtype=dtype)
+    assert runner.model_options == {"packed": True}  # the pipeline's forward runs packed (and int8 if asked)
+    maps = explain.attention(runner, TEXT)
+    runner.model.set_attn_implementation("eager")
+    with torch.no_grad():
+        outputs = runner.model(**tokenizer()(TEXT, return_tensors="pt"), output_attentions=True)
+    expected = torch.stack(outputs.attentions)[:, 0].numpy()
+    assert np.abs(maps.weights - expected).max() <= 1e-5
+    if dtype == "int8":
+        with pytest.raises(InputError, match="quantized model .int8_dynamic. does not have"):
+            runner(TEXT, explain=True)
+
+
 def test_attention_rollout_follows_its_definition():
     maps = explain.attention(model(DistilBertModel), tokenizer(), TEXT)
     size = len(maps.tokens)

@@ -83,15 +83,15 @@ def attention(model: Any, tokenizer: Any = None, text: Any = None, text_pair: st
     """The attention maps of `model` on one `text` (and optional `text_pair`), as float32 numpy arrays.
 
     `model` is any distilkit model (the bare encoder or a head) or a pipeline (then `tokenizer` may be
-    omitted). Texts longer than the model's maximum are cut to it unless `truncation=False`.
+    omitted, and the forward runs as the pipeline's does: packed, int8, ...). Texts longer than the model's maximum are cut to it unless `truncation=False`.
     """
-    model, tokenizer, text = unpack(model, tokenizer, text)
+    model, tokenizer, text, options = unpack(model, tokenizer, text)
     encoded = encode(model, tokenizer, text, text_pair, truncation)
     was_training = model.training
     model.eval()  # dropout on attention probabilities would make the maps random
     try:
         with torch.inference_mode():
-            output = model(**encoded.inputs, output_attentions=True)
+            output = model(**encoded.inputs, **options, output_attentions=True)
     finally:
         model.train(was_training)
     attentions = output.get("attentions") if isinstance(output, Mapping) else getattr(output, "attentions", None)

@@ -364,6 +364,11 @@ def explain_encoded(model: nn.Module, tokenizer: Any, encoded: Encoded, text: st
         if baseline_token_id is None:
             raise ConfigError("the tokenizer has no pad token for the [CLS] [PAD] ... [SEP] baseline; pass "
                               "baseline_token_id=...")
+    quantization = getattr(getattr(model, "config", None), "quantization_config", None)
+    if quantization:
+        method = quantization.get("quant_method", quantization) if isinstance(quantization, Mapping) else quantization
+        raise InputError(f"integrated gradients need gradients, which a quantized model ({method}) does not have; "
+                         "explain the float model (loaded without dtype='int8'); attention maps work on both")
     layer = layer if layer is not None else embedding_layer(model)
     was_training = model.training
     model.eval()  # dropout would make every path point random
@@ -401,7 +406,7 @@ def attributions(model: Any, tokenizer: Any = None, text: Any = None, text_pair:
     >>> result.target, result.as_list()[2], result.delta                  # doctest: +SKIP
     ('POSITIVE', {'token': 'gorgeous', 'start': 2, 'end': 10, 'score': 1.73}, 0.0004)
     """
-    model, tokenizer, text = unpack(model, tokenizer, text)
+    model, tokenizer, text, _ = unpack(model, tokenizer, text)  # one unpadded row: packing changes nothing
     encoded = encode(model, tokenizer, text, text_pair, truncation)
     return explain_encoded(model, tokenizer, encoded, text, [target], task=task, n_steps=n_steps, method=method,
                            internal_batch_size=internal_batch_size, baseline_token_id=baseline_token_id,

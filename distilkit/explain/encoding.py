@@ -30,18 +30,20 @@ class Encoded:
     segments: list[int]
 
 
-def unpack(model: Any, tokenizer: Any, text: Any) -> tuple[nn.Module, Any, Any]:
-    """(model, tokenizer, text); a pipeline passed as `model` gives its own pair, so `f(pipeline, "text")`
-    works too."""
+def unpack(model: Any, tokenizer: Any, text: Any) -> tuple[nn.Module, Any, Any, dict[str, Any]]:
+    """(model, tokenizer, text, forward options); a pipeline passed as `model` gives its own pair and the options
+    its forward runs with (e.g. packed execution), so `f(pipeline, "text")` works too."""
+    options: dict[str, Any] = {}
     if isinstance(tokenizer, str) and text is None:
         tokenizer, text = None, tokenizer
     if tokenizer is None and hasattr(model, "model") and hasattr(model, "tokenizer"):
+        options = dict(getattr(model, "model_options", None) or {})
         model, tokenizer = model.model, model.tokenizer
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module or a pipeline, got {type(model).__name__}")
     if tokenizer is None or not callable(tokenizer):
         raise ConfigError("explanations need the model's tokenizer; pass tokenizer=... (or a pipeline as model)")
-    return model, tokenizer, text
+    return model, tokenizer, text, options
 
 
 def check_text(text: Any, name: str = "text") -> str:
