@@ -3,13 +3,21 @@
 Follows the reference: an existing local directory wins; anything else is a Hub id resolved through
 `huggingface_hub.hf_hub_download` (cache first; `local_files_only` / `HF_HUB_OFFLINE` honoured). Every failure
 is a `CheckpointError` naming the id or directory, the file, where it was looked for, and the fix. File names
-are checked so that nothing resolves outside the model directory (`..`, absolute paths, symlinks).
+are checked so that nothing resolves outside the model directory (`..`, absolute paths, symlinks). Unlike the
+reference, the Hub gets one short connection attempt first (`hub_reachable`): a name that is neither a local
+folder nor cached fails within a second when the Hub cannot be reached, naming close local folders, instead of
+after half a minute of retries.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from huggingface_hub import constants as hub_constants
@@ -25,7 +33,7 @@ from huggingface_hub.errors import (
 from distilkit._io import recover
 from distilkit.errors import CheckpointError, InputError
 
-__all__ = ["is_local", "resolve_file", "resolve_repo_files", "hub_cache_dir"]
+__all__ = ["is_local", "resolve_file", "resolve_repo_files", "hub_cache_dir", "hub_reachable"]
 
 # One segment of a Hub id: ASCII letters, digits, '-', '_', '.', not starting or ending with '-' or '.'
 # (the Hub's own rules, made ASCII-only so an id can never smuggle in path syntax).
@@ -33,6 +41,11 @@ _REPO_SEGMENT = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 _MAX_REPO_ID_LENGTH = 96
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _TRUE_VALUES = {"1", "on", "yes", "true"}
+# One connection attempt to the Hub, answer kept for a minute: every file of a model (config, tokenizer,
+# weights) then fails or succeeds at once instead of retrying the network per file.
+_PROBE_TIMEOUT_S = 0.8
+_PROBE_TTL_S = 60.0
+_probes: dict[str, tuple[float, bool]] = {}
 
 
 def is_local(name_or_path: str | os.PathLike) -> bool:
@@ -191,6 +204,46 @@ def _check_repo_id(repo_id: str) -> None:
         )
 
 
+def hub_reachable(timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hub endpoint (`HF_ENDPOINT`) answers one HTTP HEAD request within `timeout` seconds.
+
+    Any HTTP answer counts (even an error status); proxies from the environment are used as for downloads. The
+    request runs in a daemon thread, so a hanging name lookup costs `timeout` too. The answer is remembered for
+    a minute per endpoint.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT") or hub_constants.ENDPOINT
+    checked = _probes.get(endpoint)
+    if checked is not None and time.monotonic() - checked[0] < _PROBE_TTL_S:
+        return checked[1]
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout):
+                result.append(True)
+        except urllib.error.HTTPError:
+            result.append(True)  # the Hub answered, with a status
+        except (OSError, ValueError):
+            result.append(False)
+
+    worker = threading.Thread(target=attempt, name="distilkit-hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    reachable = bool(result and result[0])
+    _probes[endpoint] = (time.monotonic(), reachable)
+    return reachable
+
+
+def close_local_folders(name: str, limit: int = 3) -> list[str]:
+    """Existing folders whose names are close to `name` (in its parent folder, else the working directory)."""
+    parent, base = os.path.split(name.rstrip("/"))
+    try:
+        entries = [entry.name for entry in os.scandir(parent or ".") if entry.is_dir() and entry.name[:1] != "."]
+    except OSError:
+        return []
+    return [os.path.join(parent, match) for match in difflib.get_close_matches(base, entries, n=limit, cutoff=0.6)]
+
+
 def _offline_by_environment() -> bool:
     values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return hub_constants.HF_HUB_OFFLINE or any(value.strip().lower() in _TRUE_VALUES for value in values)
@@ -220,8 +273,16 @@ def _resolve_from_hub(
     cache = hub_cache_dir(cache_dir)
     revision = revision or "main"
     offline = local_files_only or _offline_by_environment()
+    unreachable = not offline and not hub_reachable()
     where = f"Hub model '{repo_id}' (revision '{revision}')"
     try:
+        if offline or unreachable:
+            # read the cache directly: even a local-only hf_hub_download may call the network (its user-agent
+            # registry), which costs seconds on a machine without it
+            cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache, revision=revision)
+            if isinstance(cached, str):
+                return Path(cached)
+            raise LocalEntryNotFoundError(f"'{filename}' is not in the cache")
         return Path(
             hf_hub_download(
                 repo_id, filename, revision=revision, cache_dir=cache, local_files_only=offline, token=token
@@ -238,8 +299,17 @@ def _resolve_from_hub(
             return None
         if offline:
             why = "offline mode is on (local_files_only=True or HF_HUB_OFFLINE=1), so the Hub was not asked"
+        elif unreachable:
+            why = f"the Hub ({os.environ.get('HF_ENDPOINT') or hub_constants.ENDPOINT}) could not be reached"
         else:
             why = f"the Hub could not be reached ({_cause(error)})"
+        if not snapshot_cached:
+            close = close_local_folders(repo_id)
+            hint = f"; did you mean the local folder {' or '.join(repr(name) for name in close)}?" if close else "."
+            raise CheckpointError(
+                f"'{repo_id}' is not a local folder and the model is not cached (looked for '{filename}' at revision "
+                f"'{revision}' in '{os.path.abspath(cache)}'); {why}{hint} Pass a model folder, or see `distilkit models pack --help` to carry one over."
+            ) from None
         found = (
             "the cached snapshot lacks it (partly downloaded?)"
             if snapshot_cached

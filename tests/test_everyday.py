@@ -77,3 +77,85 @@ def test_available_devices_still_resolve(monkeypatch):
     with pytest.raises(InputError, match="'cuda:2' cannot be used: this machine has 2 CUDA devices. "
                                          "Available: cpu, cuda:0, cuda:1;"):
         resolve_device("cuda:2")
+
+
+# ---------------------------------------------------------------- fast failure on unknown names (item 3)
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """A Hub endpoint that never answers (it accepts the connection, then stays silent, as a blackholing
+    firewall or a dead proxy does), a fresh probe, an empty cache, and a working directory holding a folder
+    the user meant."""
+    import socket
+
+    import huggingface_hub.constants
+
+    from distilkit import hub
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes handshakes; nobody ever reads or answers
+    endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(hub, "_probes", {})
+    (tmp_path / "my-model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    yield
+    silent.close()
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_unknown_name_fails_in_one_line_within_two_seconds(no_network, monkeypatch, offline):
+    import time
+
+    from distilkit.errors import CheckpointError
+
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError) as caught:
+        pipeline("sentiment-analysis", model="my-modle")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"took {elapsed:.1f}s"
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 400
+    assert message.startswith("'my-modle' is not a local folder")
+    assert "did you mean the local folder 'my-model'?" in message
+    assert ("offline mode is on" if offline else "could not be reached") in message
+
+
+def test_unreachable_hub_still_serves_cached_files(no_network, tmp_path):
+    from distilkit.hub import resolve_file
+
+    snapshot = tmp_path / "cache" / "models--owner--tiny" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "cache" / "models--owner--tiny" / "refs").mkdir()
+    (tmp_path / "cache" / "models--owner--tiny" / "refs" / "main").write_text("0" * 40)
+    assert resolve_file("owner/tiny", "config.json").read_text() == "{}"
+
+
+def test_hub_probe_counts_any_http_answer_as_reachable(monkeypatch):
+    import http.server
+    import threading
+
+    from distilkit import hub
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setattr(hub, "_probes", {})
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert hub.hub_reachable()
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused
+        assert not hub.hub_reachable()
+    finally:
+        server.shutdown()
+        server.server_close()
