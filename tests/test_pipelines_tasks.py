@@ -338,8 +338,9 @@ def test_zero_shot_errors(caplog):
         classifier("john")
     with pytest.raises(InputError, match="candidate_labels must be a non-empty list"):
         classifier("john", candidate_labels=[])
-    with pytest.raises(InputError, match="has no {}"):
-        classifier("john", candidate_labels=["a"], hypothesis_template="About this.")
+    for template in ("About this.", "{} or {}"):
+        with pytest.raises(InputError, match=r"hypothesis_template=.* needs exactly one \{\} where the label goes"):
+            classifier("john", candidate_labels=["a"], hypothesis_template=template)
     with pytest.raises(InputError, match="leaves no room for the text"):
         classifier("john", candidate_labels=["the " * 70])
     with caplog.at_level(logging.WARNING):
