@@ -437,3 +437,101 @@ def test_without_tensorflow_distilkit_imports_and_tf_classes_name_the_extra():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "pip install 'distilkit[tf]'" in result.stdout and len(result.stdout.strip().splitlines()) == 1
+
+
+# -- the quick tour's TensorFlow blocks, as a script ---------------------------------------------------------------
+
+TF_TOUR = '''
+import tensorflow as tf
+from distilkit import AutoTokenizer, TFAutoModelForSequenceClassification, TFAutoModel, AutoModel
+from distilkit import DistilBertConfig, TFDistilBertForSequenceClassification
+
+tokenizer = AutoTokenizer.from_pretrained(path)
+tf_model = TFAutoModelForSequenceClassification.from_pretrained(path)
+tf_batch = tokenizer(["We are very happy to show you this.", "We hope you don't hate it."],
+                     padding=True, truncation=True, max_length=512, return_tensors="tf")
+for key, value in tf_batch.items():
+    print(f"{key}: {value.numpy().tolist()}")
+tf_outputs = tf_model(tf_batch)
+print(tf_outputs)
+tf_predictions = tf.nn.softmax(tf_outputs.logits, axis=-1)
+print("shape", tuple(tf_predictions.shape))
+print("labels", [tf_model.config.id2label[int(i)] for i in tf.argmax(tf_predictions, axis=-1)])
+tf_outputs = tf_model(tf_batch, labels=tf.constant([1, 0]))
+print("loss shape", tuple(tf_outputs.loss.shape))
+tf_outputs = tf_model(tf_batch, output_hidden_states=True, output_attentions=True)
+print("hidden", len(tf_outputs.hidden_states), "attention", tuple(tf_outputs.attentions[-1].shape))
+tf_model.save_pretrained(save_directory)
+tokenizer.save_pretrained(save_directory)
+model = TFAutoModel.from_pretrained(save_directory, from_pt=True)     # PyTorch -> TensorFlow
+model = AutoModel.from_pretrained(save_directory, from_tf=True)       # TensorFlow -> PyTorch
+print(type(model).__name__)
+model = TFDistilBertForSequenceClassification(DistilBertConfig(n_heads=8, dim=512, hidden_dim=4 * 512))
+model = TFDistilBertForSequenceClassification.from_pretrained(path, num_labels=10)
+print("ten labels", tuple(model(tf_batch).logits.shape))
+'''
+
+PT_TOUR = '''
+import torch
+from distilkit import AutoTokenizer, AutoModelForSequenceClassification
+
+tokenizer = AutoTokenizer.from_pretrained(path)
+model = AutoModelForSequenceClassification.from_pretrained(path)
+batch = tokenizer(["We are very happy to show you this.", "We hope you don't hate it."],
+                  padding=True, truncation=True, max_length=512, return_tensors="pt")
+for key, value in batch.items():
+    print(f"{key}: {value.tolist()}")
+predictions = torch.softmax(model(**batch).logits, dim=-1)
+print("shape", tuple(predictions.shape))
+print("labels", [model.config.id2label[int(i)] for i in predictions.argmax(-1)])
+outputs = model(**batch, output_hidden_states=True, output_attentions=True)
+print("hidden", len(outputs.hidden_states), "attention", tuple(outputs.attentions[-1].shape))
+'''
+
+
+def test_the_quick_tours_tensorflow_blocks_run_and_print_what_the_pytorch_side_prints(tmp_path, capsys):
+    path = tmp_path / "sentiment"
+    torch_model = pt_model(pt.DistilBertForSequenceClassification, vocab_size=len(VOCAB),
+                           id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    torch_model.save_pretrained(path)
+    tokenizers()[0].save_pretrained(path)
+
+    exec(PT_TOUR, {"path": str(path)})
+    torch_lines = capsys.readouterr().out.splitlines()
+    exec(TF_TOUR, {"path": str(path), "save_directory": str(tmp_path / "saved")})
+    tf_lines = capsys.readouterr().out.splitlines()
+
+    assert tf_lines[:2] == torch_lines[:2]  # input_ids and attention_mask, the same ids
+    assert tf_lines[2].startswith("TFSequenceClassifierOutput(loss=None, logits=<tf.Tensor: shape=(2, 2)")
+    printed = [line for line in tf_lines if line.startswith(("shape", "labels", "hidden"))]
+    assert printed == [line for line in torch_lines if line.startswith(("shape", "labels", "hidden"))]
+    assert "loss shape (2,)" in tf_lines and "DistilBertModel" in tf_lines and "ten labels (2, 10)" in tf_lines
+
+
+BACKEND_CHECK = """
+import os, sys, tempfile
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, torch, keras
+from distilkit import DistilBertConfig, DistilBertForMaskedLM, TFDistilBertForMaskedLM
+torch.manual_seed(0)
+model = DistilBertForMaskedLM(DistilBertConfig(**TINY)).eval()
+folder = tempfile.mkdtemp()
+model.save_pretrained(folder)
+twin = TFDistilBertForMaskedLM.from_pretrained(folder)
+ids = np.random.default_rng(0).integers(5, 99, (2, 7))
+mask = np.ones_like(ids)
+mask[1, 4:] = 0
+with torch.no_grad():
+    expected = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+actual = keras.ops.convert_to_numpy(twin({"input_ids": ids, "attention_mask": mask}).logits)
+print(keras.backend.backend(), float(np.abs(actual - expected).max()))
+"""
+
+
+@pytest.mark.slow  # a second Keras import in a subprocess: ~20 s alone, over a minute on a busy machine
+def test_the_layers_run_on_keras_pytorch_backend_too():
+    result = subprocess.run([sys.executable, "-c", f"TINY = {TINY!r}\n" + BACKEND_CHECK], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "torch"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, difference = result.stdout.split()
+    assert backend == "torch" and float(difference) <= TOLERANCE

@@ -74,9 +74,12 @@ def checkpoint_variables(layer: Any, prefix: str = "", seen: set[int] | None = N
                 seen.add(id(variable))
                 found[prefix + name] = (variable, transposed)
         return found
-    for name, value in vars(layer).items():
+    # sublayers live in __dict__, or, on Keras' PyTorch backend (where layers are torch modules), in `_modules`
+    names = dict.fromkeys([*vars(layer), *getattr(layer, "_modules", {})])
+    for name in names:
         if name.startswith("_"):
             continue
+        value = getattr(layer, name)
         if isinstance(value, keras.layers.Layer):
             found.update(checkpoint_variables(value, f"{prefix}{name}.", seen))
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, keras.layers.Layer) for v in value):
@@ -108,6 +111,12 @@ class TFPreTrainedModel(keras.Model):
         self.config = config
 
     # -- calls ---------------------------------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Keras takes only tensors and plain containers positionally: a BatchEncoding (a UserDict) becomes a dict
+        if args and isinstance(args[0], Mapping) and not isinstance(args[0], dict):
+            args = (dict(args[0]), *args[1:])
+        return super().__call__(*args, **kwargs)
 
     def unpack_inputs(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments with a dict / `BatchEncoding` first argument spread out (the reference's TF

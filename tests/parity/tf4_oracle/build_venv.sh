@@ -11,5 +11,5 @@ PYTHON="${PYTHON:-python3}"
 test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "transformers>=4.50,<5" "tensorflow-cpu>=2.18,<2.22" "tf-keras>=2.18,<2.22" \
-    "safetensors>=0.4" "h5py>=3.10" "numpy<2.3"
+    "safetensors>=0.4.3,<0.6" "h5py>=3.10" "numpy<2.3"
 "$VENV/bin/python" -c "import transformers, tensorflow as tf, tf_keras; print('transformers', transformers.__version__, 'tensorflow', tf.__version__, 'tf_keras', tf_keras.__version__)"

@@ -21,11 +21,24 @@ import tf_keras  # noqa: E402
 import transformers  # noqa: E402
 
 
+def load_pytorch_folder(model_class, folder: str):
+    """A folder of PyTorch-layout safetensors through the reference's own PT -> TF conversion. (4.57's
+    `from_pretrained` on such a folder iterates over a `safe_open` handle and fails with every safetensors
+    release, and `from_pt=True` needs torch, so the state dict is read here and handed to the same function.)"""
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    model = model_class(transformers.AutoConfig.from_pretrained(folder))
+    state = load_file(os.path.join(folder, "model.safetensors"))
+    return load_pytorch_state_dict_in_tf2_model(model, state, tf_inputs=model.dummy_inputs,
+                                                allow_missing_keys=False)
+
+
 def main(job_dir: str) -> None:
     job = json.load(open(os.path.join(job_dir, "job.json")))
     for case in job["cases"]:
         model_class = getattr(transformers, case["class"])
-        model = model_class.from_pretrained(case["source"], from_pt=True)
+        model = load_pytorch_folder(model_class, case["source"])
         arrays = dict(np.load(os.path.join(job_dir, case["inputs"])))
         inputs = {key: tf.constant(arrays[key]) for key in ("input_ids", "attention_mask")}
         for name, key in case.get("labels", {}).items():
