@@ -1,14 +1,9 @@
 """DistilBERT tokenizers: `DistilBertTokenizerFast` (Rust `tokenizers`, the default) and `DistilBertTokenizer`
 (pure Python), behind one encode API that returns a `BatchEncoding` (spec section 5)."""
 
-from distilkit.tokenization.base import (
-    BatchEncoding,
-    CharSpan,
-    PaddingStrategy,
-    TokenizerBase,
-    TokenSpan,
-    TruncationStrategy,
-)
+from distilkit.tokenization.base import TokenizerBase
+from distilkit.tokenization.batch_encoding import BatchEncoding, CharSpan, TokenSpan
+from distilkit.tokenization.encode_api import PaddingStrategy, TruncationStrategy
 from distilkit.tokenization.fast import DistilBertTokenizerFast
 from distilkit.tokenization.files import AddedToken
 from distilkit.tokenization.wordpiece import DistilBertTokenizer

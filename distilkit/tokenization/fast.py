@@ -16,7 +16,8 @@ from tokenizers import AddedToken as RustAddedToken
 from tokenizers import Tokenizer, processors
 
 from distilkit.errors import TokenizerError
-from distilkit.tokenization.base import Padding, TokenizerBase, Truncation
+from distilkit.tokenization.base import TokenizerBase
+from distilkit.tokenization.encode_api import Padding, Truncation
 from distilkit.tokenization.encoding import plan_truncation
 from distilkit.tokenization.files import AddedToken
 from distilkit.tokenization.wordpiece import DistilBertTokenizer

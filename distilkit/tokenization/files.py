@@ -6,10 +6,12 @@ rest of the pipeline is rebuilt from the class). One deliberate difference: when
 set `do_lower_case`/`strip_accents`, tokenizer.json's BertNormalizer flags are used, so a cased tokenizer.json on
 its own stays cased (the reference lowercases it). Every malformed file raises `TokenizerError` naming the file.
 Writes go through `distilkit._io` (each file atomic; `save_pretrained` commits the whole set at once).
+`FileMethods` gives `TokenizerBase` its `save_pretrained` / `from_pretrained` over these readers and writers.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import warnings
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from distilkit import _io
-from distilkit.errors import TokenizerError
+from distilkit.errors import CheckpointError, InputError, TokenizerError
 from distilkit.limits import check_json_depth, max_json_bytes, max_vocab_size
 
 # The files a tokenizer save writes or replaces (older saves' legacy files included, so none of them outlives it).
@@ -287,3 +289,145 @@ def _describe(value: Any) -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     _io.write_json_atomic(path, data, sort_keys=False)
+
+
+class FileMethods:
+    """`save_pretrained`, `from_pretrained` and the `tokenizers` JSON of `TokenizerBase`."""
+
+    def _tokenizer_json(self) -> dict[str, Any]:
+        """The `tokenizers` JSON of this tokenizer: what the reference (and our fast backend) loads."""
+        cls, sep = self.cls_token, self.sep_token
+        return {
+            "version": "1.0",
+            "truncation": None,
+            "padding": None,
+            "added_tokens": [token.to_json(token_id) for token_id, token in sorted(self._added_by_id.items())],
+            "normalizer": {"type": "BertNormalizer", "clean_text": True,
+                           "handle_chinese_chars": self.tokenize_chinese_chars, "strip_accents": self.strip_accents,
+                           "lowercase": self.do_lower_case},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {
+                "type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": cls, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": sep, "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": cls, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": sep, "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
+                         {"SpecialToken": {"id": sep, "type_id": 1}}],
+                "special_tokens": {token: {"id": token, "ids": [self._token_to_id(token)], "tokens": [token]}
+                                   for token in dict.fromkeys((cls, sep))},
+            },
+            "decoder": {"type": "WordPiece", "prefix": self.continuing_subword_prefix, "cleanup": True},
+            "model": {"type": "WordPiece", "unk_token": self.unk_token,
+                      "continuing_subword_prefix": self.continuing_subword_prefix,
+                      "max_input_chars_per_word": self.max_input_chars_per_word, "vocab": self._vocab},
+        }
+
+    @_io.atomic_save(*TOKENIZER_FILES)
+    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+        """Write tokenizer.json, tokenizer_config.json and (when ids have no gaps) vocab.txt, all at once: a kill
+        mid-save leaves the folder's previous tokenizer, and tokenizer files of an older save are replaced.
+
+        The reference loads the first two; vocab.txt lets older loaders and our slow tokenizer read it too.
+        """
+        directory = Path(save_directory)
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"save_pretrained needs a directory, but {directory} is a file.")
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        path = directory / "tokenizer.json"
+        write_json_atomic(path, self._tokenizer_json())
+        written.append(path)
+        config: dict[str, Any] = {
+            "tokenizer_class": "DistilBertTokenizer",
+            "do_lower_case": self.do_lower_case,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+            **{name: value for name, value in self._special.items()},
+            "model_max_length": self.model_max_length,
+            "padding_side": self.padding_side,
+            "truncation_side": self.truncation_side,
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            "split_special_tokens": self.split_special_tokens,
+        }
+        if self._extra_special:
+            config["extra_special_tokens"] = list(self._extra_special)
+        path = directory / "tokenizer_config.json"
+        write_json_atomic(path, config)
+        written.append(path)
+        by_id = sorted(self._vocab.items(), key=lambda item: item[1])
+        if by_id[-1][1] == len(by_id) - 1:
+            path = directory / "vocab.txt"
+            _io.write_text_atomic(path, "".join(token + "\n" for token, _ in by_id))
+            written.append(path)
+        return tuple(str(path) for path in written)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Load from a directory (or Hub id) holding tokenizer.json and/or vocab.txt.
+
+        Settings come, in rising precedence, from tokenizer.json's normaliser, special_tokens_map.json,
+        tokenizer_config.json and `kwargs`; added tokens from tokenizer.json, tokenizer_config.json's
+        `added_tokens_decoder` and added_tokens.json.
+        """
+        from distilkit.hub import resolve_file
+
+        known = set(inspect.signature(cls.__init__).parameters) - {"self", "vocab", "vocab_file"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise InputError(f"unknown tokenizer argument(s) {unknown}; valid ones: {sorted(known)}.")
+
+        def find(filename: str) -> Path | None:
+            return resolve_file(pretrained_model_name_or_path, filename, cache_dir=cache_dir, revision=revision,
+                                local_files_only=local_files_only, token=token, required=False)
+
+        tokenizer_json, vocab_txt = find("tokenizer.json"), find("vocab.txt")
+        if tokenizer_json is None and vocab_txt is None:
+            raise CheckpointError(
+                f"'{pretrained_model_name_or_path}' has neither tokenizer.json nor vocab.txt; a DistilBERT tokenizer "
+                "needs one of them."
+            )
+        settings: dict[str, Any] = {}
+        added: list[tuple[int, AddedToken]] = []
+        extra: list[str] = []
+        if tokenizer_json is not None:
+            source = tokenizer_json
+            loaded = read_tokenizer_json(tokenizer_json)
+            vocab, added, model = loaded.vocab, loaded.added_tokens, loaded.model
+            settings.update(loaded.settings)
+            settings.update(model)
+        else:
+            source = vocab_txt
+            vocab = read_vocab_txt(vocab_txt)
+        special_map = find("special_tokens_map.json")
+        if special_map is not None:
+            named, extra = read_special_tokens_map(special_map)
+            settings.update(named)
+        config_path = find("tokenizer_config.json")
+        if config_path is not None:
+            config, config_added, config_extra = read_tokenizer_config(config_path)
+            settings.update(config)
+            added += config_added
+            extra = config_extra or extra
+        added_json = find("added_tokens.json")
+        if added_json is not None:
+            added += read_added_tokens_json(added_json)
+        if extra:
+            settings["additional_special_tokens"] = extra
+        settings.update(kwargs)
+        settings.setdefault("name_or_path", str(pretrained_model_name_or_path))
+        unique: dict[int, AddedToken] = {}
+        for token_id, added_token in added:
+            unique.setdefault(token_id, added_token)
+        try:
+            return cls(vocab=vocab, added_tokens=sorted(unique.items()), **settings)
+        except TokenizerError as error:
+            raise TokenizerError(f"{source}: {error}") from error

@@ -19,7 +19,8 @@ import unicodedata
 from collections.abc import Sequence
 
 from distilkit.tokenization import _unicode
-from distilkit.tokenization.base import Padding, TokenizerBase, Truncation
+from distilkit.tokenization.base import TokenizerBase
+from distilkit.tokenization.encode_api import Padding, Truncation
 from distilkit.tokenization.encoding import Encoding, plan_truncation
 from distilkit.tokenization.files import AddedToken
 
