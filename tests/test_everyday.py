@@ -159,3 +159,60 @@ def test_hub_probe_counts_any_http_answer_as_reachable(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------- default-model builds: one at a time (item 1)
+
+SLOW_RECIPE = r"""
+import sys, time
+from pathlib import Path
+from distilkit.models import recipes, registry
+from distilkit.models.recipes import Recipe
+
+def install(work, tag):
+    def build(folder):
+        with open(work / "builds.log", "a") as log:
+            log.write(tag + "\n")
+        deadline = time.monotonic() + 120
+        while len(list(work.glob("ready-*"))) < 2 and time.monotonic() < deadline:  # both asked: they overlap
+            time.sleep(0.05)
+        time.sleep(0.5)
+        (folder / "weights.bin").write_bytes(b"\x00" * 64)
+        return {"recipe": "slow-toy"}
+
+    recipes.RECIPES["slow-toy"] = Recipe("slow-toy", "a slow toy model", 1, build)
+    (work / f"ready-{tag}").touch()
+"""
+
+
+def test_two_processes_asking_for_the_same_default_build_it_once(tmp_path, monkeypatch, capsys):
+    import os
+    import subprocess
+    import sys
+
+    from distilkit.models import recipes, registry
+
+    monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / "models"))
+    monkeypatch.setitem(recipes.RECIPES, "slow-toy", None)  # restored after the test
+    stale = tmp_path / "models" / ".slow-toy.k1ll3d"  # a staging folder a killed build left
+    stale.mkdir(parents=True)
+    (stale / "half.bin").write_bytes(b"x")
+    other = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RECIPE + f"install(Path({str(tmp_path)!r}), 'a'); "
+                                             "print(registry.ensure('slow-toy'))"],
+        env=os.environ, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        namespace = {}
+        exec(SLOW_RECIPE, namespace)
+        namespace["install"](tmp_path, "b")
+        ours = registry.ensure("slow-toy")
+        out, error = other.communicate(timeout=240)
+    finally:
+        other.kill()
+    assert other.returncode == 0, error
+    assert len((tmp_path / "builds.log").read_text().split()) == 1
+    assert out.strip() == str(ours) == str(tmp_path / "models" / "slow-toy") and registry.is_built("slow-toy")
+    errors = error + capsys.readouterr().err
+    assert errors.count("another process is building the default model 'slow-toy'; waiting") == 1
+    assert "removing" in errors and not stale.exists()
+    assert sorted(path.name for path in (tmp_path / "models").iterdir()) == [".slow-toy.lock", "slow-toy"]

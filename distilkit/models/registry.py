@@ -1,18 +1,22 @@
 """The embedded default models: where each is cached, whether a cached copy is sound, and building one.
 
 A default model is built once from packaged assets by its recipe (`recipes.py`), into a temporary folder that is
-renamed into `models_root()/<name>` only when complete. Every built folder carries `manifest.json` with the SHA-256
-of each file; a copy whose files do not match (a crash, a disk error, a hand edit) is detected and rebuilt.
+renamed into `models_root()/<name>` only when complete, under an inter-process lock so that two processes never
+build the same model at once (the second waits and reuses the result). Every built folder carries `manifest.json`
+with the SHA-256 of each file; a copy whose files do not match (a crash, a disk error, a hand edit) is detected and
+rebuilt.
 `models_root()` is `$DISTILKIT_MODELS` if set, else `~/.cache/distilkit/models`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._io import file_sha256, read_json, swap_in_directory, write_json_atomic
@@ -75,30 +79,70 @@ def is_built(name: str) -> bool:
     return folder.is_dir() and not problems(folder)
 
 
-def build(name: str, force: bool = False) -> Path:
-    """Build the default model `name` (unless a sound copy is cached) and return its folder."""
-    target = model_dir(name)
-    if target.is_dir() and not force:
-        found = problems(target)
-        if not found:
-            return target
-        print(f"[distilkit] the cached default model {name!r} is damaged ({'; '.join(found[:3])}); rebuilding it",
-              file=sys.stderr)
-    chosen = recipe(name)
-    print(f"[distilkit] building the default model {name!r} ({chosen.summary}). This happens once and takes about "
-          f"{chosen.minutes} min on 2 cores; it is cached in {target}.", file=sys.stderr, flush=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-    started = time.monotonic()
+@contextlib.contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """Hold the inter-process lock of default model `name` (`models_root()/.<name>.lock`); a second process
+    asking for the same model says that it waits, then waits for the first one's build."""
+    from filelock import FileLock, Timeout
+
+    path = models_root() / f".{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
     try:
-        facts = chosen.build(staging)
-        check_finite_build(staging, name)
-        facts["build_seconds"] = round(time.monotonic() - started, 1)
-        write_manifest(staging, facts)
-        swap_in_directory(staging, target)
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"[distilkit] another process is building the default model {name!r}; waiting for it to finish, "
+              f"then reusing its result (lock: {path})", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        lock.acquire()
+        print(f"[distilkit] waited {time.monotonic() - started:.0f} s for the other build of {name!r}",
+              file=sys.stderr, flush=True)
+    try:
+        yield
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
+
+
+def remove_stale_staging(name: str) -> None:
+    """Delete staging and moved-aside folders (`.<name>.*`) that a killed build left; call with the lock held,
+    when no build of `name` can be running."""
+    for leftover in sorted(models_root().glob(f".{name}.*")):
+        if leftover.is_dir():
+            print(f"[distilkit] removing {leftover}, left by an interrupted build", file=sys.stderr)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def build(name: str, force: bool = False) -> Path:
+    """Build the default model `name` (unless a sound copy is cached) and return its folder.
+
+    One process builds a given model at a time (`build_lock`); one that waited reuses the sound copy the other
+    built (with `force=True` it builds again). Training shows tqdm bars with the measured time left.
+    """
+    target = model_dir(name)
+    if target.is_dir() and not force and not problems(target):
+        return target
+    chosen = recipe(name)
+    with build_lock(name):
+        remove_stale_staging(name)
+        if target.is_dir() and not force:
+            found = problems(target)
+            if not found:
+                return target
+            print(f"[distilkit] the cached default model {name!r} is damaged ({'; '.join(found[:3])}); "
+                  "rebuilding it", file=sys.stderr)
+        print(f"[distilkit] building the default model {name!r} ({chosen.summary}); this happens once, the result "
+              f"is cached in {target}. The training bar shows the measured time left.", file=sys.stderr, flush=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+        started = time.monotonic()
+        try:
+            facts = chosen.build(staging)
+            check_finite_build(staging, name)
+            facts["build_seconds"] = round(time.monotonic() - started, 1)
+            write_manifest(staging, facts)
+            swap_in_directory(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     print(f"[distilkit] built {name!r} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return target
 
