@@ -2,7 +2,8 @@
 
 A module may import modules of its own layer or of a lower one, never of a higher one, and no two modules may
 import each other, directly or round a longer cycle. The package root (`distilkit/__init__.py`) is a lazy facade
-above everything: no module imports it. To add a package, put its top-level name in `LAYERS`.
+above everything: no module imports it. To add a package, put its top-level name in `LAYERS`; a module of a
+package that belongs higher than the rest of it is named on its own (`explain.command`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "convert"),
     # the embedded defaults are built by training; pipelines load them when `model=` is omitted
     ("models",),
+    # attributions and attention over a model (errors, constants and modeling only): the task pipelines call it
+    # for explain=True
+    ("explain",),
     ("pipelines", "remote"),
-    ("explain", "ray", "distributed", "serving"),
-    ("cli", "inspection", "demo"),
+    ("ray", "distributed", "serving"),
+    # `distilkit explain` runs pipelines and default models, so it sits with the CLI, not with the rest of explain
+    ("cli", "inspection", "demo", "explain.command"),
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
@@ -67,8 +72,13 @@ def imported_modules(name: str, path: Path) -> set[str]:
 
 
 def owner(module: str) -> str:
-    """`distilkit.models.recipes` -> `models`."""
-    return module.split(".")[1] if "." in module else ""
+    """The unit named in `LAYERS` a module belongs to: `distilkit.models.recipes` -> `models`,
+    `distilkit.explain.command` -> `explain.command`."""
+    parts = module.split(".")[1:]
+    for end in range(len(parts), 1, -1):
+        if ".".join(parts[:end]) in LAYER_OF:
+            return ".".join(parts[:end])
+    return parts[0] if parts else ""
 
 
 GRAPH = {name: imported_modules(name, path) for name, path in MODULES.items()}
