@@ -126,12 +126,14 @@ def read_tf_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 planned.append((key, transpose, dataset))
         state: dict[str, np.ndarray] = {}
         for key, transpose, dataset in planned:
-            if key in state:
-                raise fail(f"two weights map to the key '{key}'")
             array = np.asarray(dataset[()])
             if array.dtype.kind == "f":
                 array = array.astype(np.float32, copy=False)
-            state[key] = np.ascontiguousarray(array.T if transpose else array)
+            array = np.ascontiguousarray(array.T if transpose else array)
+            # a tied weight is listed under every layer that uses it (the masked-LM head's word embeddings)
+            if key in state and not np.array_equal(state[key], array):
+                raise fail(f"two different weights map to the key '{key}'")
+            state[key] = array
     return state
 
 
