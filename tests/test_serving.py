@@ -23,6 +23,7 @@ from browser import browser, page  # noqa: F401 - pytest fixtures
 from serving_helpers import ServerProcess, SlowRequest, metric, save_models
 
 from distilkit import AutoModel, AutoTokenizer
+from distilkit.explain import explain_json
 from distilkit.pipelines import EmbeddingZeroShotPipeline, pipeline
 from distilkit.serving.served import token_costs
 
@@ -159,6 +160,23 @@ def test_openai_embeddings_equal_the_in_process_sentence_embeddings(servers, loc
     np.testing.assert_array_equal(vector, np.float32(expected[0]))
     wrong = post(servers["main"], "/v1/embeddings", {"input": "x", "dimensions": 7})
     assert wrong.status_code == 422 and "dimensions=7" in wrong.json()["error"]
+
+
+def test_explain_equals_the_in_process_explanation(servers, local):
+    main = servers["main"]
+    text = "the plot is witty and gorgeous"
+    options = {"n_steps": 16, "method": "riemann_trapezoid", "internal_batch_size": 8, "with_attention": True}
+    response = post(main, "/v1/explain", {"inputs": text, "parameters": options})
+    assert response.status_code == 200, response.text
+    expected = explain_json(local["text-classification"], text, **options)
+    assert response.json() == plain({"model": "classifier", **expected})
+    entities = post(main, "/v1/explain", {"inputs": "john lives in paris", "model": "ner",
+                                          "parameters": {"n_steps": 8, "with_attention": False}}).json()
+    assert entities["task"] == "token-classification" and entities["attention"] is None
+    too_many = post(main, "/v1/explain", {"inputs": text, "parameters": {"n_steps": 301}})
+    assert "max_explain_steps=300" in error_of(too_many, 422, "validation")
+    error_of(post(main, "/v1/explain", {"inputs": text, "model": "encoder"}), 404, "not_found")
+    assert httpx.get(f"{main.url}/info").json()["explain"] is True
 
 
 async def load(url, bodies, concurrency):
@@ -318,6 +336,16 @@ def test_playground_in_a_real_browser(servers, page):  # noqa: F811 - the fixtur
     page.wait_for_function("document.getElementById('label').textContent.length > 0")
     assert page.text_content("#label") == expected[0]["label"]
     assert expected[0]["label"] in page.text_content("#result")
+    # token attributions and an attention map from the explain layer
+    page.click("#explain")
+    page.wait_for_selector("#attributions .token")
+    explanation = post(main, "/v1/explain", {"inputs": sentence}).json()
+    assert page.locator("#attributions .token").count() == len(explanation["targets"][0]["attributions"])
+    assert page.text_content("#label") == explanation["prediction"]["label"]
+    canvas_size = page.evaluate("[document.getElementById('attention').width, document.getElementById('attention').height]")
+    assert canvas_size[0] == canvas_size[1] > 0
+    page.select_option("#attention-view", "0:1")  # layer 1, head 2
+    page.select_option("#target", "1")
     # entities are highlighted in the text itself
     page.select_option("#task", "token-classification|ner")
     page.fill("#text", "john lives in paris")

@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,24 @@ import numpy as np
 from .._extras import require
 from .._version import __version__
 from ..errors import ConfigError
+from ..explain import explain_json
 from .batching import Batcher, as_serve_error
 from .errors import ERRORS, ServeError, error_body
 from .metrics import Metrics
 from .playground import playground_html
 from .served import ModelSpec, ServedModel, load, resolve_specs
 from .settings import ServerSettings
-from .tasks import SHAPES, EmbeddingsRequest, TaskShape, parse_request, request_model, single_result, validate
+from .tasks import (
+    EXPLAINABLE,
+    SHAPES,
+    EmbeddingsRequest,
+    ExplainRequest,
+    TaskShape,
+    parse_request,
+    request_model,
+    single_result,
+    validate,
+)
 
 logger = logging.getLogger("distilkit.serving")
 
@@ -119,6 +131,19 @@ class ServerState:
         names = ", ".join(model.name for model in candidates)
         raise ServeError("not_found", f"model {name!r} does not serve {task} here; choose from: {names}")
 
+    def select_explainable(self, name: str | None) -> ServedModel:
+        """The model `/v1/explain` uses: the one named, else the first text-classification, token-classification
+        or fill-mask model."""
+        if not self.ready:
+            raise ServeError("not_ready", self.failure or "the models are still loading; poll GET /ready")
+        candidates = [model for model in self.models.values() if model.task in EXPLAINABLE]
+        chosen = [model for model in candidates if name is None or model.name == name]
+        if not chosen:
+            names = ", ".join(model.name for model in candidates) or "none"
+            raise ServeError("not_found", f"no explainable model{'' if name is None else f' named {name!r}'} is "
+                                          f"served ({', '.join(EXPLAINABLE)}); explainable here: {names}")
+        return chosen[0]
+
     async def infer(self, served: ServedModel, items: list[Any], parameters: dict[str, Any],
                     single: bool) -> tuple[list[Any], list[int]]:
         """Results of a request's inputs, in order, and each input's real token count."""
@@ -143,21 +168,8 @@ class ServerState:
             "tasks": sorted({spec.task for spec in self.specs}),
             "limits": self.settings.limits(),
             "versions": versions,
-            "explain": explain_available(),
+            "explain": any(model.task in EXPLAINABLE for model in self.models.values()),
         }
-
-
-def explain_available() -> bool:
-    """Whether token attributions can be served: the hook for the explain layer's JSON function."""
-    return explain_function() is not None
-
-
-def explain_function() -> Any:
-    with contextlib.suppress(ImportError):
-        from ..explain import attributions_json  # type: ignore[attr-defined]
-
-        return attributions_json
-    return None
 
 
 async def read_body(request: Any, limit: int) -> bytes:
@@ -327,7 +339,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         app.post(shape.route, summary=shape.summary, tags=["tasks"], responses=error_docs,
                  openapi_extra=body_schema(model))(endpoint)
 
-    request_models: list[Any] = [EmbeddingsRequest]
+    request_models: list[Any] = [EmbeddingsRequest, ExplainRequest]
     for shape in SHAPES.values():
         add_task_route(shape)
 
@@ -357,6 +369,32 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         tokens = sum(costs)
         return json_response({"object": "list", "data": data, "model": served.name,
                               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    @app.post("/v1/explain", tags=["explain"], responses=error_docs, openapi_extra=body_schema(ExplainRequest),
+              summary="Token attributions and attention maps of one text (the playground's Explain)")
+    async def explain(request: fastapi.Request) -> Response:
+        async with state.admit():
+            body = parse_json(await read_body(request, settings.payload_limit))
+            parsed = validate(ExplainRequest, body, settings.max_client_batch_size)
+            if not parsed.inputs.strip():
+                raise ServeError("empty_input", "`inputs` is empty (or only whitespace); send some text")
+            options = parsed.parameters.model_dump()
+            if options["n_steps"] > settings.max_explain_steps:
+                raise ServeError("validation", f"parameters.n_steps={options['n_steps']} is more than this "
+                                               f"server's max_explain_steps={settings.max_explain_steps}")
+            served = state.select_explainable(parsed.model)
+            loop = asyncio.get_running_loop()
+            try:
+                (text,), _ = await loop.run_in_executor(
+                    state.prepare_threads, served.prepare, [parsed.inputs], {}, settings, ["inputs"])
+                # in the model's own thread: it never runs beside one of that model's batches
+                data = await loop.run_in_executor(state.batchers[served.name].thread, partial(
+                    explain_json, served.pipeline, text, **options))
+            except ServeError:
+                raise
+            except Exception as error:
+                raise as_serve_error(error, served.name) from None
+        return json_response({"model": served.name, **data})
 
     @app.get("/health", tags=["operations"], summary="Liveness: 200 while the process can serve")
     async def health() -> Response:

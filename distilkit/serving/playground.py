@@ -2,8 +2,9 @@
 fetched from elsewhere, so it works offline) that calls the server's own routes.
 
 Pick a model and task, type a text, press Run: labels and scores as bars, entities highlighted in the text,
-answers highlighted in their context, fill-mask candidates, zero-shot scores, embedding summaries. When the
-server reports `"explain": true` in /info, an Explain button shows token attributions from `/v1/explain`.
+answers highlighted in their context, fill-mask candidates, zero-shot scores, embedding summaries. For text
+classification, token classification and fill-mask, an Explain button shows token attributions (one target at a
+time) and attention maps (rollout, a layer's mean, or one head) from `/v1/explain`.
 Every model output is inserted as text (never as HTML), so a crafted input cannot inject markup.
 """
 
@@ -40,7 +41,8 @@ PAGE = """<!doctype html>
   #label { font-size: 20px; font-weight: 700; }
   mark { border-radius: 4px; padding: 0 3px; background: #ffe58f; }
   mark .tag { font-size: 11px; font-weight: 700; color: #7a5b00; margin-left: 4px; }
-  .token { display: inline-block; padding: 1px 3px; margin: 1px; border-radius: 3px; }
+  .token { display: inline-block; padding: 1px 3px; margin: 1px; border-radius: 3px; font-family: monospace; }
+  #attention { margin-top: 8px; border: 1px solid var(--line); image-rendering: pixelated; }
   .error { color: #b42318; white-space: pre-wrap; }
   pre { white-space: pre-wrap; word-break: break-word; font-size: 13px; }
 </style>
@@ -171,18 +173,82 @@ function render(task, body, output) {
   }
 }
 
-function renderExplanation(output) {
-  const box = element("p");
-  const largest = Math.max(1e-9, ...output.attributions.map((value) => Math.abs(value)));
-  output.tokens.forEach((token, index) => {
-    const value = output.attributions[index] / largest;
-    const span = element("span", token, "token");
-    span.title = output.attributions[index].toFixed(4);
-    span.style.background = value >= 0 ? `rgba(34, 139, 34, ${Math.abs(value)})` : `rgba(200, 30, 30, ${Math.abs(value)})`;
+function attributionColour(score, scale) {
+  const strength = scale > 0 ? Math.min(1, Math.abs(score) / scale) : 0;
+  const alpha = (0.08 + 0.72 * strength).toFixed(3);
+  return score >= 0 ? `rgba(26, 153, 51, ${alpha})` : `rgba(217, 38, 38, ${alpha})`;
+}
+
+function showTarget(output, index) {
+  const box = $("attributions");
+  box.textContent = "";
+  const target = output.targets[index];
+  const scale = Math.max(0, ...target.attributions.map((item) => Math.abs(item.score)));
+  for (const item of target.attributions) {
+    const span = element("span", item.token, "token");
+    span.title = "score " + item.score.toFixed(4);
+    span.style.background = attributionColour(item.score, scale);
     box.appendChild(span);
+  }
+}
+
+function attentionMatrix(attention, view) {
+  if (view === "rollout") return attention.rollout;
+  const [layer, head] = view.split(":").map(Number);
+  const heads = attention.weights[layer];
+  if (head >= 0) return heads[head];
+  return heads[0].map((row, i) => row.map((_, j) => heads.reduce((sum, h) => sum + h[i][j], 0) / heads.length));
+}
+
+function drawAttention(output, view) {
+  const matrix = attentionMatrix(output.attention, view);
+  const canvas = $("attention");
+  const size = matrix.length;
+  const cell = Math.max(4, Math.min(24, Math.floor(360 / size)));
+  canvas.width = canvas.height = cell * size;
+  const context = canvas.getContext("2d");
+  const largest = Math.max(1e-9, ...matrix.flat());
+  matrix.forEach((row, i) => row.forEach((value, j) => {
+    context.fillStyle = `rgba(53, 89, 224, ${(value / largest).toFixed(3)})`;
+    context.fillRect(j * cell, i * cell, cell, cell);
+  }));
+  $("attention-note").textContent = "rows attend to columns: " + output.tokens.map((t) => t.token).join(" ");
+}
+
+function renderExplanation(output) {
+  const result = $("result");
+  if (output.prediction) $("label").textContent = output.prediction.label;
+  result.appendChild(element("h3", "Token attributions"));
+  const targets = element("select");
+  targets.id = "target";
+  output.targets.forEach((target, index) => {
+    const option = element("option", `${target.label} (${Number(target.score).toFixed(3)})`);
+    option.value = String(index);
+    targets.appendChild(option);
   });
-  $("result").appendChild(element("h3", "Token attributions" + (output.label ? " for " + output.label : "")));
-  $("result").appendChild(box);
+  targets.addEventListener("change", () => showTarget(output, Number(targets.value)));
+  result.appendChild(targets);
+  const box = element("p");
+  box.id = "attributions";
+  result.appendChild(box);
+  if (output.targets.length) showTarget(output, 0);
+  if (!output.attention) return;
+  result.appendChild(element("h3", "Attention"));
+  const views = element("select");
+  views.id = "attention-view";
+  const add = (value, text) => { const option = element("option", text); option.value = value; views.appendChild(option); };
+  add("rollout", "rollout (all layers)");
+  for (let layer = 0; layer < output.attention.layers; layer++) {
+    add(`${layer}:-1`, `layer ${layer + 1}, mean of heads`);
+    for (let head = 0; head < output.attention.heads; head++) add(`${layer}:${head}`, `layer ${layer + 1}, head ${head + 1}`);
+  }
+  views.addEventListener("change", () => drawAttention(output, views.value));
+  result.appendChild(views);
+  const canvas = element("canvas");
+  canvas.id = "attention";
+  result.appendChild(element("div")).appendChild(canvas);
+  result.appendChild(element("p", null, "muted")).id = "attention-note";
+  drawAttention(output, "rollout");
 }
 
 async function call(path, body) {
@@ -199,7 +265,7 @@ async function run(explain) {
   for (const id of ["error", "label", "result"]) $(id).textContent = "";
   $("run").disabled = $("explain").disabled = true;
   try {
-    if (explain) renderExplanation(await call("/v1/explain", { inputs: body.inputs, model }));
+    if (explain) renderExplanation(await call("/v1/explain", { inputs: $("text").value, model }));
     else render(task, body, await call("/v1/" + task, body));
   } catch (error) {
     $("error").textContent = error.message;
@@ -214,7 +280,8 @@ function showFields() {
   $("choices-box").classList.toggle("hidden", task !== "multiple-choice");
   $("context-box").classList.toggle("hidden", task !== "question-answering" && task !== "multiple-choice");
   $("text-label").textContent = task === "question-answering" || task === "multiple-choice" ? "Question" : "Text";
-  $("explain").classList.toggle("hidden", !(info && info.explain && task === "text-classification"));
+  const explainable = ["text-classification", "token-classification", "fill-mask"].includes(task);
+  $("explain").classList.toggle("hidden", !(info && info.explain && explainable));
 }
 
 async function start() {

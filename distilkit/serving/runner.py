@@ -18,8 +18,8 @@ def serve(settings: ServerSettings) -> None:
 
 def run_app(app: Any, settings: ServerSettings) -> None:
     uvicorn = require("uvicorn", "serve", "the HTTP server")
-    config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                            log_level=settings.log_level, timeout_graceful_shutdown=None, lifespan="on")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            access_log=settings.access_log, timeout_graceful_shutdown=None, lifespan="on")
     server = uvicorn.Server(config)  # building it configures uvicorn's loggers; ours writes through them
     serving_logger = logging.getLogger("distilkit.serving")
     serving_logger.handlers = logging.getLogger("uvicorn.error").handlers

@@ -90,11 +90,15 @@ class ServerSettings:
     auto_truncate: bool = setting(
         False, boolean, "cut texts longer than max_input_tokens at a word boundary instead of refusing them"
     )
+    max_explain_steps: int = setting(
+        300, positive_int, "most integrated-gradients steps one /v1/explain request may ask for; more gets 422"
+    )
     batch_size: int = setting(
         32, positive_int, "rows per forward pass inside one model batch (the pipelines' batch_size)"
     )
     device: str | None = setting(None, str, "torch device of the models, e.g. cpu or cuda:0 (none: auto)")
     log_level: str = setting("info", str, "uvicorn log level: critical, error, warning, info, debug")
+    access_log: bool = setting(True, boolean, "log one line per request (uvicorn's access log)")
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -102,7 +106,7 @@ class ServerSettings:
             if item.name in ("host", "log_level", "device") and value is not None and not isinstance(value, str):
                 raise ConfigError(f"{item.name}={value!r} must be a str")
         for name in ("max_concurrent_requests", "payload_limit", "max_client_batch_size", "max_batch_tokens",
-                     "batch_size"):
+                     "max_explain_steps", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be an int >= 1 (flag {flag(name)})")
@@ -112,8 +116,9 @@ class ServerSettings:
                 raise ConfigError(f"{name}={value!r} must be an int >= 1 or None (flag {flag(name)})")
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ConfigError(f"port={self.port!r} must be an int in 0-65535")
-        if not isinstance(self.auto_truncate, bool):
-            raise ConfigError(f"auto_truncate={self.auto_truncate!r} must be True or False")
+        for name in ("auto_truncate", "access_log"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be True or False")
         if isinstance(self.model, str) or not all(isinstance(spec, str) for spec in self.model):
             raise ConfigError(f"model={self.model!r} must be a tuple of NAME_OR_PATH[:TASK] strings")
         if (self.max_input_tokens or 0) > self.max_batch_tokens:
@@ -145,7 +150,7 @@ class ServerSettings:
 
     def limits(self) -> dict[str, Any]:
         return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)
-                if item.name not in ("model", "host", "port", "log_level")}
+                if item.name not in ("model", "host", "port", "log_level", "access_log")}
 
 
 def flag(name: str) -> str:

@@ -101,6 +101,27 @@ class EmbeddingsRequest(BaseModel):
     user: str | None = None
 
 
+class ExplainParameters(BaseModel):
+    model_config = STRICT
+    n_steps: int = Field(default=50, ge=1, description="integrated-gradients steps (at most max_explain_steps)")
+    method: str = Field(default="gausslegendre", description="gausslegendre or riemann_{left,right,middle,trapezoid}")
+    internal_batch_size: int = Field(default=50, ge=1, le=1024, description="path points per forward pass")
+    with_attention: bool = Field(default=True, description="include the attention maps and their rollout")
+
+
+class ExplainRequest(BaseModel):
+    """`POST /v1/explain`: token attributions (and attention maps) of one text, for the playground."""
+
+    model_config = STRICT
+    inputs: str = Field(examples=["A gorgeous, witty film."])
+    parameters: ExplainParameters = Field(default_factory=ExplainParameters)
+    model: str | None = Field(default=None, description="a served text-classification, token-classification or "
+                                                        "fill-mask model (default: the first)")
+
+
+EXPLAINABLE = ("text-classification", "token-classification", "fill-mask")
+
+
 @dataclass(frozen=True)
 class Parsed:
     items: list[Any]  # plain Python inputs, as the pipeline takes them
