@@ -401,3 +401,30 @@ def test_sigterm_during_load_completes_every_accepted_request(servers):
 
 def local_results(server, route, texts):
     return httpx.post(f"{server.url}{route}", json={"inputs": texts}, timeout=60).json()
+
+
+@pytest.mark.slow
+def test_with_no_model_the_embedded_defaults_are_served():
+    """Builds the default models first if they are not cached (about 12 minutes on 2 cores), like the
+    user's first `distilkit serve`."""
+    server = ServerProcess([])
+    try:
+        server.wait_ready(timeout=3600)
+        info = httpx.get(f"{server.url}/info").json()
+        assert [(model["name"], model["task"]) for model in info["models"]] == [
+            ("sentiment", "text-classification"), ("ner", "token-classification"),
+            ("embeddings", "feature-extraction"), ("embeddings-zero-shot-classification", "zero-shot-classification")]
+        label = post(server, "/v1/text-classification", {"inputs": "A gorgeous, witty, moving film."}).json()
+        assert label[0]["label"] == "POSITIVE"
+        assert post(server, "/v1/text-classification", {"inputs": "Dull, lifeless and far too long."}).json()[0][
+            "label"] == "NEGATIVE"
+        vectors = post(server, "/v1/embeddings", {"input": ["a cat", "a kitten"]}).json()["data"]
+        assert len(vectors[0]["embedding"]) == 384
+        assert np.linalg.norm(vectors[0]["embedding"]) == pytest.approx(1.0, abs=1e-5)
+        ranked = post(server, "/v1/zero-shot-classification", {
+            "inputs": "The striker scored twice in the final.",
+            "parameters": {"candidate_labels": ["football", "cooking", "finance"]}}).json()
+        assert ranked["labels"][0] == "football"
+        assert isinstance(post(server, "/v1/token-classification", {"inputs": "Obama visited Paris"}).json(), list)
+    finally:
+        server.stop()
