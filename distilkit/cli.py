@@ -93,6 +93,13 @@ def build_parser() -> Parser:
     build.add_argument("--force", action="store_true", help="rebuild even if a valid copy is cached")
     where = actions.add_parser("path", help="print where a default model is cached")
     where.add_argument("name")
+    pack = actions.add_parser("pack", help="write a default model (built if needed) into a verified archive, to "
+                                           "carry to a machine without network access")
+    pack.add_argument("name")
+    pack.add_argument("file", type=Path, help="the archive to write, e.g. sentiment.dkpack")
+    unpack = actions.add_parser("unpack", help="verify an archive written by `models pack` and install its model")
+    unpack.add_argument("file", type=Path)
+    unpack.add_argument("--sha256", help="refuse the archive unless its SHA-256 is this (printed by `models pack`)")
 
     explain = commands.add_parser("explain", help="token attributions and attention maps of one text, as a "
                                                   "summary, an HTML report or pictures")
@@ -270,9 +277,20 @@ def command_models(arguments: argparse.Namespace) -> None:
             state = "built" if registry.is_built(name) else "not built"
             print(f"{name:<12} {state:<10} {recipe.summary}")
         return
+    if arguments.action == "unpack":
+        from .models.transfer import unpack
+
+        print(f"installed {unpack(arguments.file, sha256=arguments.sha256)}")
+        return
     if arguments.name not in RECIPES:
         raise UsageError(f"unknown default model {arguments.name!r}; choose from {', '.join(RECIPES)}")
-    if arguments.action == "build":
+    if arguments.action == "pack":
+        from .models.transfer import pack
+
+        path, digest = pack(arguments.name, arguments.file)
+        print(f"{path}\nsha256 {digest}  (check on the other machine: distilkit models unpack {path.name} "
+              f"--sha256 {digest})")
+    elif arguments.action == "build":
         print(registry.build(arguments.name, force=arguments.force))
     else:
         print(registry.model_dir(arguments.name))

