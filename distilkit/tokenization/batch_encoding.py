@@ -29,7 +29,6 @@ class TokenSpan(NamedTuple):
     end: int
 
 
-
 class BatchEncoding(UserDict):
     """The output of a tokenizer call: a dict of `input_ids`, `attention_mask`, ... with attribute access.
 

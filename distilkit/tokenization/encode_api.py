@@ -37,7 +37,6 @@ class TruncationStrategy(str, Enum):
     DO_NOT_TRUNCATE = "do_not_truncate"
 
 
-
 @dataclass(frozen=True)
 class Truncation:
     strategy: str  # "longest_first" | "only_first" | "only_second"
