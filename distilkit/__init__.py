@@ -26,6 +26,14 @@ _EXPORTS = {
     "tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast", "BatchEncoding"],
     "pipelines": ["pipeline", "register_pipeline", "Pipeline"],
     "training": ["Trainer", "TrainingArguments"],
+    # the Keras 3 (TensorFlow) twins: `pip install 'distilkit[tf]'`; TensorFlow is imported on first use
+    "tf": [
+        "TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForPreTraining", "TFAutoModelForSequenceClassification",
+        "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering", "TFAutoModelForMultipleChoice",
+        "TFDistilBertModel", "TFDistilBertForMaskedLM", "TFDistilBertForSequenceClassification",
+        "TFDistilBertForTokenClassification", "TFDistilBertForQuestionAnswering", "TFDistilBertForMultipleChoice",
+        "TFPreTrainedModel",
+    ],
     "processors": [
         "ViTImageProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2CTCTokenizer", "Wav2Vec2Processor",
         "AutoImageProcessor", "AutoFeatureExtractor", "AutoProcessor",
