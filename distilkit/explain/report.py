@@ -49,9 +49,11 @@ def explain_json(pipeline: Any, text: str, *, n_steps: int = 50, method: str = M
         targets = [{"label": f"{entry['entity_group']}: {entry['word']}", "score": entry["score"]} | explained(entry)
                    for entry in results]
     else:
+        mask = getattr(pipeline.tokenizer, "mask_token", None)
+        if isinstance(text, str) and mask and text.count(mask) > 1:
+            raise InputError(f"explain_json explains one mask at a time; the text has {text.count(mask)} {mask} "
+                             "tokens (pipeline(text, explain=True) explains each of them)")
         results = pipeline(text, explain=options)
-        if results and isinstance(results[0], list):
-            raise InputError("explain_json explains one mask at a time; the text has several mask tokens")
         targets = [{"label": entry["token_str"], "score": entry["score"]} | explained(entry) for entry in results]
     data: dict[str, Any] = {
         "task": task,
