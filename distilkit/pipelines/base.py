@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -336,6 +337,7 @@ class Pipeline:
         per_item = self.preprocess(items, names, **preprocess_params)
         flat = [(item, feature) for item, features in enumerate(per_item) for feature in features]
         self._check_lengths(flat, names)
+        self._warn_uncovered_text(flat)
         # longest first: a batch that does not fit in memory fails at once, not at the end of a long job
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]["input_ids"]), reverse=True)
         outputs: list[Any] = [None] * len(flat)
@@ -368,6 +370,44 @@ class Pipeline:
                 )
 
     too_long_hint = "pass truncation=True to cut it, or shorten it"
+
+    _warned_uncovered: bool = False  # the language-coverage warning is given once per pipeline
+    UNCOVERED_SHARE = 0.3
+
+    def _warn_uncovered_text(self, flat: list[tuple[int, dict]]) -> None:
+        """Warn (once per pipeline) when much of a call's text is outside the tokenizer's vocabulary: `[UNK]`
+        tokens, or single non-ASCII characters (an English WordPiece vocabulary shatters Korean or Cyrillic words
+        into letters). The model then sees almost nothing of the text and its answers mean little."""
+        unk_id = getattr(self.tokenizer, "unk_token_id", None)
+        if self._warned_uncovered or not isinstance(unk_id, int) or not callable(getattr(self.tokenizer,
+                                                                                         "get_vocab", None)):
+            return
+        special = set(getattr(self.tokenizer, "all_special_ids", ())) - {unk_id}
+        letters = self._letter_ids()
+        unknown = fragments = total = 0
+        for _, feature in flat:
+            for token_id in feature["input_ids"]:
+                if token_id not in special:
+                    total += 1
+                    unknown += token_id == unk_id
+                    fragments += token_id in letters
+        if total and (unknown + fragments) / total >= self.UNCOVERED_SHARE:
+            self._warned_uncovered = True
+            logging.getLogger("distilkit.pipelines").warning(
+                "%.0f%% of this call's tokens are [UNK] and %.0f%% are single letters of a script the tokenizer "
+                "has no words for: the text is mostly outside this model's languages (the defaults cover English), "
+                "so its results are unreliable. Use a model whose tokenizer covers the language (a multilingual "
+                "checkpoint). This warning is shown once per pipeline.", 100 * unknown / total,
+                100 * fragments / total)
+
+    def _letter_ids(self) -> frozenset[int]:
+        """Ids of single non-ASCII characters, alone or as `##` continuations (computed once per pipeline)."""
+        if not hasattr(self, "_letter_id_set"):
+            self._letter_id_set = frozenset(
+                token_id for token, token_id in self.tokenizer.get_vocab().items()
+                if len(token.removeprefix("##")) == 1 and not token.removeprefix("##").isascii()
+                and token.removeprefix("##").isalpha())
+        return self._letter_id_set
 
     def _collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Right-pad one batch to its longest row. Always right: DistilBERT's positions are absolute, so left
