@@ -35,6 +35,7 @@ from ..configuration import PretrainedConfig
 from ..constants import DTYPE_NAMES
 from ..errors import CheckpointError, ConfigError
 from .quantization import prepare_quantized, quantize_model
+from .tf_weights import find_tf_weight_files, load_tf_weights
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ class PreTrainedModel(nn.Module):
                         attn_implementation: str | None = None, allow_pickle: bool = False,
                         ignore_mismatched_sizes: bool = False, strict: bool = True,
                         key_mapping: dict[str, str] | None = None, output_loading_info: bool = False,
-                        check_finite: bool = False, **config_kwargs: Any):
+                        check_finite: bool = False, from_tf: bool = False, **config_kwargs: Any):
         """Load a checkpoint from a directory or a Hub id (through the HF cache).
 
         Keyword arguments that name config fields override them (`num_labels=10`). Pickle `.bin` checkpoints are
@@ -274,6 +275,8 @@ class PreTrainedModel(nn.Module):
         `strict=False` lets encoder weights missing from the file be freshly initialised (reported) instead of
         raising; `ignore_mismatched_sizes=True` does the same for encoder weights of the wrong shape. Weights holding
         NaN or infinity are named in a warning, or refused (`CheckpointError`) with `check_finite=True`.
+        `from_tf=True` reads a legacy `tf_model.h5` as arrays when there is one (`tf_weights.py`); the Keras
+        classes write model.safetensors, which loads either way.
         """
         hub_kwargs = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
         if not isinstance(config, PretrainedConfig):
@@ -292,11 +295,12 @@ class PreTrainedModel(nn.Module):
             config._attn_implementation = attn_implementation
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config)
 
-        files = find_weight_files(pretrained_model_name_or_path, allow_pickle=allow_pickle, **hub_kwargs)
+        tf_files = find_tf_weight_files(pretrained_model_name_or_path, **hub_kwargs) if from_tf else None
+        files = tf_files or find_weight_files(pretrained_model_name_or_path, allow_pickle=allow_pickle, **hub_kwargs)
         source = str(pretrained_model_name_or_path)
         # the headers against a weightless (meta) copy of the model: a config that does not fit the checkpoint
         # fails here, before its tensors or the model's are allocated
-        specs = read_tensor_specs(files)
+        specs = read_tensor_specs(files) if tf_files is None else {}
         if specs:
             with weightless():
                 skeleton = cls(config)
@@ -305,7 +309,10 @@ class PreTrainedModel(nn.Module):
                                        {key: kind in FLOAT_HEADER_DTYPES for key, (_, kind) in specs.items()},
                                        {key: kind for key, (_, kind) in specs.items()}, key_mapping=key_mapping,
                                        strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
-        state = load_state_dict(files, allow_pickle=allow_pickle)
+        if tf_files is None:
+            state = load_state_dict(files, allow_pickle=allow_pickle)
+        else:
+            state = {key: torch.from_numpy(array) for key, array in load_tf_weights(tf_files).items()}
         check_finite_weights(state, source, error=check_finite)
         with _no_init():
             model = cls(config)

@@ -28,6 +28,7 @@ from ..auto import (
     AutoTokenizer,
 )
 from ..errors import ConfigError, InputError
+from ..tf.pipeline import KerasModelAdapter, is_keras_model, tf_model_class_for
 from .base import INT8_NAMES, Pipeline, resolve_dtype
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
@@ -146,6 +147,7 @@ def pipeline(
     *,
     use_fast: bool = True,
     model_kwargs: dict[str, Any] | None = None,
+    framework: str | None = None,
     backend: str = "torch",
     **kwargs: Any,
 ) -> Pipeline:
@@ -155,10 +157,14 @@ def pipeline(
     `device`: None picks the first accelerator if there is one, else CPU; -1 is CPU; k is CUDA device k.
     `dtype`: e.g. "float16" or torch.bfloat16 to run the model in that precision. `model_kwargs` go to the
     model's `from_pretrained`; any other keyword is a default option of the task (e.g. `top_k=None`).
+    `framework="tf"` loads a path with the task's TFAutoModel* class; a Keras model instance runs through
+    `distilkit.tf.pipeline.KerasModelAdapter` (same outputs as the PyTorch model).
     """
     if backend not in BACKENDS:
         raise InputError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
     resolve_dtype(dtype)  # a bad dtype fails before anything is loaded
+    if framework not in (None, "pt", "tf"):
+        raise InputError(f"framework={framework!r} is not one of 'pt', 'tf' (or None)")
     name = canonical_task(task)
     spec = TASKS[name]
     if is_remote(model):  # a chat model behind an OpenAI-compatible API
@@ -178,11 +184,14 @@ def pipeline(
                 "instances, not a path"
             )
         source = model
+        model_class = spec.model_class
+        if framework == "tf":
+            model_class = tf_model_class_for(model_class)
         if backend == "onnxruntime":
-            model = onnx_model(source, spec.model_class, dtype, kwargs.get("threads"), model_kwargs)
+            model = onnx_model(source, model_class, dtype, kwargs.get("threads"), model_kwargs)
         else:
             float_dtype = None if dtype in INT8_NAMES else dtype  # int8: quantized by the pipeline once loaded
-            model = spec.model_class.from_pretrained(
+            model = model_class.from_pretrained(
                 source, **({"dtype": float_dtype} if float_dtype is not None else {}), **(model_kwargs or {})
             )
         if dtype not in INT8_NAMES:
@@ -192,10 +201,12 @@ def pipeline(
     elif backend == "onnxruntime":
         raise InputError("backend='onnxruntime' takes a path (a saved model, or a folder written by `distilkit "
                          "export onnx`), not a model instance; save the model first")
-    elif not isinstance(model, nn.Module):
+    elif not isinstance(model, nn.Module) and not is_keras_model(model):
         raise InputError(f"model must be a path, a Hub id or a torch.nn.Module, got {type(model).__name__}")
     elif model_kwargs:
         raise InputError("model_kwargs apply only when the model is loaded from a path")
+    if is_keras_model(model):  # a TensorFlow model runs behind a torch-facing adapter
+        model = KerasModelAdapter(model)
     if tokenizer is None:
         tokenizer = getattr(getattr(model, "config", None), "name_or_path", "") or None
         if tokenizer is None:
