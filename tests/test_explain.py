@@ -298,7 +298,8 @@ def test_pictures_are_labelled_and_not_blank(tmp_path):
     maps = explain.attention(classifier(), tokenizer(), TEXT)
     explain.plot_attention(maps, layer=1, head=2, path=tmp_path / "head.svg")
     svg = (tmp_path / "head.svg").read_text()
-    assert "layer 1, head 2" in svg and "france" in svg and "attending token" in svg
+    assert all(f">{label}</text>" in svg for label in ("attention, layer 1, head 2", "france", "[CLS]",
+                                                       "attending token (query)", "probability"))
     for name, options in [("grid.png", {}), ("layer.png", {"layer": 0}), ("head.png", {"layer": 1, "head": 3})]:
         explain.plot_attention(maps, path=tmp_path / name, **options)
         pixels = imread(tmp_path / name)
@@ -306,7 +307,8 @@ def test_pictures_are_labelled_and_not_blank(tmp_path):
     result = explain.attributions(classifier(), tokenizer(), TEXT)
     explain.plot_attributions(result, path=tmp_path / "tokens.svg")
     svg = (tmp_path / "tokens.svg").read_text()
-    assert all(word in svg for word in ("paris", "france", "[CLS]", result.target))
+    assert all(f">{word}</text>" in svg for word in ("paris", "france", "[CLS]"))
+    assert f"target {result.target!r}" in svg
 
 
 def test_html_report_opens_offline_and_shows_tokens_and_label(tmp_path, page):  # noqa: F811

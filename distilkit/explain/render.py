@@ -37,7 +37,11 @@ def picture_format(path: str | Path) -> str:
 
 def save(figure: Any, path: str | Path | None) -> Any:
     if path is not None:
-        figure.savefig(path, format=picture_format(path), dpi=DPI, bbox_inches="tight", facecolor="white")
+        import matplotlib
+
+        # SVG text stays text (selectable, searchable, smaller) instead of glyph outlines
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            figure.savefig(path, format=picture_format(path), dpi=DPI, bbox_inches="tight", facecolor="white")
     return figure
 
 
