@@ -184,6 +184,23 @@ def test_question_answering_start_end_equals_captum(target):
     assert abs(result.delta - delta) <= CAPTUM_TOLERANCE
 
 
+def test_question_answering_answer_span_equals_captum():
+    ours = model(DistilBertForQuestionAnswering, num_labels=2)
+    question, context = "where does john live ?", "john lives in paris , france"
+    answer = {"start": context.index("paris"), "end": len(context)}
+    result = explain.attributions(ours, tokenizer(), question, context, target=answer)
+    first, last = result.details["start"], result.details["end"]
+    assert (result.tokens[first], result.tokens[last]) == ("paris", "france")
+
+    def forward(ids, mask):
+        output = ours(input_ids=ids, attention_mask=mask)
+        return output.start_logits[:, first] + output.end_logits[:, last]
+
+    expected, delta = captum_scores(forward, ours.distilbert.embeddings, question, context)
+    assert np.abs(result.scores - expected).max() <= CAPTUM_TOLERANCE
+    assert abs(result.delta - delta) <= CAPTUM_TOLERANCE
+
+
 def test_fill_mask_word_equals_captum():
     ours = model(DistilBertForMaskedLM)
     text = "the [MASK] sat on the mat"
