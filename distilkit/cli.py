@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .errors import DistilkitError
 
 
@@ -35,10 +36,28 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+# Each task's main call options, passed only when given (a task that lacks one says so, listing what it takes).
+TASK_OPTIONS = (
+    ("--function-to-apply", {"choices": ["softmax", "sigmoid", "none"]},
+     "text-classification: the score function (default: from the model's problem type)"),
+    ("--aggregation-strategy", {"choices": ["none", "simple", "first", "average", "max"]},
+     "ner / token-classification: group sub-word tokens into entities"),
+    ("--targets", {"type": lambda text: [word.strip() for word in text.split(",") if word.strip()]},
+     "fill-mask: comma-separated candidate words to score instead of the whole vocabulary"),
+    ("--hypothesis-template", {}, "zero-shot-classification: e.g. 'This text is about {}.'"),
+    ("--multi-label", {"action": "store_true", "default": None},
+     "zero-shot-classification: score each label on its own"),
+    ("--max-answer-len", {"type": int}, "question-answering: the longest answer in tokens"),
+    ("--handle-impossible-answer", {"action": "store_true", "default": None},
+     "question-answering: allow an empty answer"),
+)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="distilkit", description="DistilBERT-family models: pipelines, inspection, conversion, "
                                                   "fine-tuning and offline default models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"distilkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -56,6 +75,9 @@ def build_parser() -> Parser:
     run.add_argument("--top-k", type=int, help="results per input, for tasks that rank")
     run.add_argument("--labels", help="comma-separated candidate labels (zero-shot-classification)")
     run.add_argument("--context", help="the context to answer from (question-answering)")
+    for flag, kind, text in TASK_OPTIONS:
+        run.add_argument(flag, **kind, help=text)
+    run.add_argument("--no-progress", action="store_true", help="no progress bar for --file inputs")
     run.add_argument("--json", action="store_true", help="one JSON document per input on stdout")
 
     export = commands.add_parser("export", help="export a model for another runtime (needs the onnx extra)")
@@ -162,6 +184,12 @@ def command_run(arguments: argparse.Namespace) -> None:
     options: dict[str, Any] = {}
     if arguments.top_k is not None:
         options["top_k"] = arguments.top_k
+    for flag, _, _ in TASK_OPTIONS:
+        value = getattr(arguments, flag[2:].replace("-", "_"))
+        if value is not None:
+            options[flag[2:].replace("-", "_")] = value
+    if arguments.file is not None and not arguments.no_progress:
+        options["progress"] = True  # a bar on stderr; the results on stdout stay clean
     if runner.task == "zero-shot-classification":
         if not arguments.labels:
             raise UsageError("zero-shot-classification needs --labels 'a,b,c'")

@@ -400,3 +400,59 @@ def test_model_cards_state_the_languages(tmp_path):
     write_card(tmp_path, "a card", {"Method": "x"})
     card = (tmp_path / "README.md").read_text()
     assert "## Languages" in card and "English only" in card
+
+
+# ---------------------------------------------------------------- progress and console output (item 6)
+
+
+def test_progress_bar_counts_items_of_lists_and_generators(capsys):
+    classifier = pipeline("text-classification", model=tiny_model(), tokenizer=tiny_tokenizer(), batch_size=3,
+                          progress=True)
+    texts = [" ".join(["the cat sat"] * (index % 4 + 1)) for index in range(10)]
+    quiet = pipeline("text-classification", model=tiny_model(), tokenizer=tiny_tokenizer(), batch_size=3)
+    assert classifier(texts) == quiet(texts)
+    err = capsys.readouterr().err
+    assert "10/10" in err and "0/10" in err and "item/s" in err
+    assert list(classifier(text for text in texts[:7])) == quiet(texts[:7])
+    assert "7item" in capsys.readouterr().err
+    quiet(texts)
+    assert capsys.readouterr().err == ""  # off by default
+    with pytest.raises(InputError, match="progress='yes' must be True or False"):
+        quiet(texts, progress="yes")
+
+
+def test_cli_version_task_options_and_file_progress(tmp_path, capsys):
+    from distilkit import __version__
+    from distilkit.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"distilkit {__version__}"
+    folder = tmp_path / "tiny"
+    tiny_model().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    (tmp_path / "in.txt").write_text("the cat sat\nthe dog\n")
+    assert main(["run", "text-classification", "--model", str(folder), "--file", str(tmp_path / "in.txt"),
+                 "--function-to-apply", "none", "--json"]) == 0
+    out, err = capsys.readouterr()
+    expected = pipeline("text-classification", model=str(folder), function_to_apply="none")(["the cat sat",
+                                                                                             "the dog"])
+    got = [json.loads(line)["output"] for line in out.splitlines()]
+    assert [row["score"] for row in got] == pytest.approx([row["score"] for row in expected], abs=1e-6)
+    assert "2/2" in err
+    assert main(["run", "text-classification", "--model", str(folder), "the cat", "--aggregation-strategy",
+                 "simple"]) == 1
+    assert "aggregation_strategy" in capsys.readouterr().err  # a task that lacks the option says so
+
+
+def test_trainer_prints_evaluation_metrics_to_the_console(tmp_path, capsys):
+    from distilkit import Trainer, TrainingArguments
+
+    examples = [{"input_ids": [2, 5 + index % 4, 3], "attention_mask": [1, 1, 1], "labels": index % 2}
+                for index in range(8)]
+    arguments = TrainingArguments(output_dir=str(tmp_path / "out"), save_strategy="no",
+                                  per_device_eval_batch_size=4)
+    trainer = Trainer(tiny_model(), arguments, eval_dataset=examples)
+    metrics = trainer.evaluate()
+    printed = capsys.readouterr().out
+    assert "'eval_loss': " in printed and f"{metrics['eval_loss']}" in printed

@@ -12,6 +12,8 @@ torch's thread pool inside the process-wide compute section (`engine/runtime.py`
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import itertools
 import logging
@@ -155,6 +157,7 @@ class Pipeline:
     task: ClassVar[str] = ""
     # how many items of an iterator are read, sorted and batched together before their results are yielded
     stream_window: ClassVar[int] = 256
+    progress: bool = False  # a tqdm bar per call over its items (`progress=True` here or per call)
 
     def __init__(
         self,
@@ -194,6 +197,7 @@ class Pipeline:
             raise InputError(f"packed=True needs a model whose forward takes packed=True (distilkit's DistilBERT "
                              f"classes); {type(self.model).__name__} does not")
         self.check_vocabulary()
+        self.progress = check_progress(kwargs.pop("progress", False))
         self._defaults = dict(kwargs)
         self._sanitize_parameters(**self._defaults)  # a bad option fails now, not at the first call
 
@@ -310,25 +314,42 @@ class Pipeline:
     def run(self, inputs: Any, single: bool, **kwargs: Any) -> Any:
         """Dispatch on the input's shape: one result, a list of results, or a lazy iterator of results."""
         batch_size = check_batch_size(kwargs.pop("batch_size", self.batch_size))
+        progress = check_progress(kwargs.pop("progress", self.progress))
         params = self._sanitize_parameters(**{**self._defaults, **kwargs})
         if single:
             return self._run([inputs], params, batch_size, ["the input"])[0]
         if isinstance(inputs, (list, tuple)):
-            return self._run(
-                list(inputs), params, batch_size, [f"inputs[{index}]" for index in range(len(inputs))]
-            )
+            with progress_bar(progress, len(inputs), self.task) as bar:
+                return self._tracked_run(
+                    bar, list(inputs), params, batch_size, [f"inputs[{index}]" for index in range(len(inputs))]
+                )
+        total = len(inputs) if hasattr(inputs, "__len__") else None
         if isinstance(inputs, Iterable):
-            return self._stream(iter(inputs), params, batch_size)
+            return self._stream(iter(inputs), params, batch_size, progress, total)
         # a map-style dataset (e.g. torch.utils.data.Dataset): read it by index
-        return self._stream((inputs[index] for index in range(len(inputs))), params, batch_size)
+        return self._stream((inputs[index] for index in range(len(inputs))), params, batch_size, progress, total)
 
-    def _stream(self, iterator: Iterator[Any], params: Params, batch_size: int) -> Iterator[Any]:
-        for start in itertools.count(0, self.stream_window):
-            window = list(itertools.islice(iterator, self.stream_window))
-            if not window:
-                return
-            names = [f"item {start + index}" for index in range(len(window))]
-            yield from self._run(window, params, batch_size, names)
+    def _stream(self, iterator: Iterator[Any], params: Params, batch_size: int, progress: bool = False,
+                total: int | None = None) -> Iterator[Any]:
+        with progress_bar(progress, total, self.task) as bar:
+            for start in itertools.count(0, self.stream_window):
+                window = list(itertools.islice(iterator, self.stream_window))
+                if not window:
+                    return
+                names = [f"item {start + index}" for index in range(len(window))]
+                yield from self._tracked_run(bar, window, params, batch_size, names)
+
+    def _tracked_run(self, bar: Any, items: list[Any], *args: Any) -> list[Any]:
+        """`_run` with `bar` (a tqdm bar, or None) advanced per finished item as batches complete."""
+        token = _PROGRESS.set(bar)
+        try:
+            done = bar.n if bar is not None else 0
+            results = self._run(items, *args)
+        finally:
+            _PROGRESS.reset(token)
+        if bar is not None:
+            bar.update(done + len(items) - bar.n)  # items `_run` did not count (e.g. an override without the hook)
+        return results
 
     def _run(self, items: list[Any], params: Params, batch_size: int, names: list[str]) -> list[Any]:
         preprocess_params, forward_params, postprocess_params = params
@@ -341,6 +362,7 @@ class Pipeline:
         # longest first: a batch that does not fit in memory fails at once, not at the end of a long job
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]["input_ids"]), reverse=True)
         outputs: list[Any] = [None] * len(flat)
+        bar, features_left = _PROGRESS.get(), [len(features) for features in per_item]
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
@@ -349,6 +371,8 @@ class Pipeline:
                     results = self._forward(model_inputs, **forward_params)
                 for k, result in zip(chunk, results, strict=True):
                     outputs[k] = result
+                if bar is not None:
+                    bar.update(finished_items(features_left, [flat[k][0] for k in chunk]))
         grouped: list[tuple[list, list]] = [([], []) for _ in items]
         for (item, feature), output in zip(flat, outputs, strict=True):
             grouped[item][0].append(feature)
@@ -428,6 +452,37 @@ class Pipeline:
         if token_type_ids is not None:
             batch["token_type_ids"] = token_type_ids
         return {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+
+
+# the progress bar of the pipeline call running in this context (None: no bar); see `Pipeline._tracked_run`
+_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("distilkit_pipeline_progress", default=None)
+
+
+def check_progress(progress: Any) -> bool:
+    if not isinstance(progress, bool):
+        raise InputError(f"progress={progress!r} must be True or False")
+    return progress
+
+
+@contextlib.contextmanager
+def progress_bar(progress: bool, total: int | None, task: str) -> Iterator[Any]:
+    """A tqdm bar over a call's items on stderr when `progress`, else None."""
+    if not progress:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=task, unit="item", dynamic_ncols=True) as bar:
+        yield bar
+
+
+def finished_items(features_left: list[int], items: list[int]) -> int:
+    """Count down the features left per item for one batch's rows; returns how many items that completed."""
+    finished = 0
+    for item in items:
+        features_left[item] -= 1
+        finished += features_left[item] == 0
+    return finished
 
 
 def accepts_packed(model: nn.Module) -> bool:

@@ -416,8 +416,11 @@ class Trainer:
         if self.context.is_main and self._log_file is not None:
             with open(self._log_file, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
-        if self.args.disable_tqdm and self.context.is_main:
-            logger.info("%s", entry)
+        if self.context.is_main:
+            if self.args.disable_tqdm:
+                logger.info("%s", entry)
+            else:  # the console print the reference gives (above the progress bar): the metrics and the epoch
+                tqdm.write(str({**logs, "epoch": self.state.epoch}))
 
     # -- evaluation and prediction ---------------------------------------------------------------------------
 
