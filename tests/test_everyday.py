@@ -456,3 +456,29 @@ def test_trainer_prints_evaluation_metrics_to_the_console(tmp_path, capsys):
     metrics = trainer.evaluate()
     printed = capsys.readouterr().out
     assert "'eval_loss': " in printed and f"{metrics['eval_loss']}" in printed
+
+
+# ---------------------------------------------------------------- the README's fine-tuning snippet (item 9)
+
+
+def test_readme_fine_tuning_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
+    """Run as written, with the embedded encoder replaced by a tiny model (the real one takes minutes to build;
+    the snippet was also run against it when written)."""
+    import re
+    from pathlib import Path
+
+    from distilkit.models import registry
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"### Fine-tuning\n\n```python\n(.*?)```", readme, flags=re.DOTALL)
+    folder = tmp_path / "tiny-encoder"
+    tiny_model().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    monkeypatch.setattr(registry, "ensure", lambda name: folder if name == "embeddings" else pytest.fail(name))
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "readme"}
+    exec(compile(block, "README.md fine-tuning", "exec"), namespace)
+    assert len(namespace["train_features"]) == 24 and set(namespace["train_features"][0]) == \
+        {"input_ids", "attention_mask", "labels"}
+    assert "'test_accuracy': " in capsys.readouterr().out
+    assert (tmp_path / "out").is_dir()
