@@ -22,7 +22,7 @@ def run_app(app: Any, settings: ServerSettings) -> None:
                             access_log=settings.access_log, timeout_graceful_shutdown=None, lifespan="on")
     server = uvicorn.Server(config)  # building it configures uvicorn's loggers; ours writes through them
     serving_logger = logging.getLogger("distilkit.serving")
-    serving_logger.handlers = logging.getLogger("uvicorn.error").handlers
-    serving_logger.setLevel(logging.getLogger("uvicorn.error").level)
+    serving_logger.handlers = logging.getLogger("uvicorn").handlers
+    serving_logger.setLevel(logging.getLogger("uvicorn.error").getEffectiveLevel())
     serving_logger.propagate = False
     server.run()
