@@ -151,14 +151,70 @@ def pipeline(
     backend: str = "torch",
     **kwargs: Any,
 ) -> Pipeline:
-    """Build the pipeline of `task` around `model` (a path, a Hub id, or a model instance; or a remote chat
-    model, `"openai:NAME"` or a `distilkit.remote.OpenAICompatible`, for the four tasks it serves).
+    """Build the pipeline of `task` around `model`: one call turns texts into predictions, as the reference's.
 
-    `device`: None picks the first accelerator if there is one, else CPU; -1 is CPU; k is CUDA device k.
-    `dtype`: e.g. "float16" or torch.bfloat16 to run the model in that precision. `model_kwargs` go to the
-    model's `from_pretrained`; any other keyword is a default option of the task (e.g. `top_k=None`).
-    `framework="tf"` loads a path with the task's TFAutoModel* class; a Keras model instance runs through
-    `distilkit.tf.pipeline.KerasModelAdapter` (same outputs as the PyTorch model).
+    Args:
+        task: one of the tasks below (or an alias, or a task added with `register_pipeline`).
+        model: a model folder, a Hub id, a model instance, or None for the task's embedded English default
+            (built once on first use, cached in `$DISTILKIT_MODELS`); or a remote chat model, `"openai:NAME"` or
+            a `distilkit.remote.OpenAICompatible`, for text-classification, zero-shot-classification,
+            token-classification and question-answering.
+        tokenizer: a tokenizer or its folder (default: the model's folder).
+        device: None picks the first accelerator if there is one, else CPU; -1 is CPU; k is CUDA device k;
+            "cpu", "cuda:1", "mps" or a `torch.device`. A device this machine lacks is an `InputError`.
+        batch_size: model rows per forward (inputs are sorted by length first, so batches pad little).
+        dtype: e.g. "float16" or torch.bfloat16 to run in that precision; "int8" quantizes the encoder (CPU).
+        use_fast: accepted for compatibility (every tokenizer here is fast).
+        model_kwargs: keyword arguments for the model's `from_pretrained`.
+        framework: "tf" loads a path with the task's TFAutoModel class (a Keras model instance runs as is).
+        backend: "torch", or "onnxruntime" to run an ONNX export (`distilkit export onnx`; the onnx extra).
+        **kwargs: `threads=` (torch threads for this pipeline), `packed=` (packed execution, on by default),
+            `progress=True` (a tqdm bar over the items of each call), and any call option of the task below,
+            which becomes its default.
+
+    Tasks and their call options (each also takes `batch_size=` and `progress=` per call):
+
+    - "text-classification" (alias "sentiment-analysis"): `top_k` (1; None for every label),
+      `function_to_apply` ("softmax", "sigmoid", "none"; default from the model's problem type),
+      `truncation`, `max_length`, `explain`. Returns `{"label", "score"}` per input (a list of them with
+      `top_k`; a single string gives a one-element list, as in the reference).
+    - "token-classification" (alias "ner"): `aggregation_strategy` ("none", "simple", "first", "average",
+      "max"), `ignore_labels` (["O"]), `stride`, `explain`. Returns a list of entities per input (`entity` or
+      `entity_group`, `score`, `word`, `start`, `end`).
+    - "fill-mask": `top_k` (5), `targets` (words to score instead of the whole vocabulary),
+      `tokenizer_kwargs`, `explain`. Returns `{"sequence", "score", "token", "token_str"}` rows per input.
+    - "feature-extraction": `truncation`, `tokenize_kwargs`, `return_tensors`, `pooling`, `normalize`.
+      Returns the token embeddings (or a pooled vector) per input.
+    - "zero-shot-classification": `candidate_labels` (required), `hypothesis_template` ("This example is {}."),
+      `multi_label`. Returns `{"sequence", "labels", "scores"}`, labels best first. The embedded default ranks
+      labels by embedding similarity (not NLI); an NLI model given as `model` is used the reference's way.
+    - "question-answering": called with `question=` and `context=`; `top_k`, `doc_stride`, `max_answer_len`,
+      `max_seq_len`, `max_question_len`, `handle_impossible_answer`, `align_to_words`. Returns
+      `{"score", "start", "end", "answer"}`.
+    - "multiple-choice": called with a question and `choices=` (and `context=`); `top_k`, `function_to_apply`.
+
+    Returns:
+        A `Pipeline`: call it with one input for one result, a list for a list, any other iterable (a
+        generator, a dataset) for a lazy iterator of results.
+
+    Example:
+        >>> from distilkit import DistilBertConfig, DistilBertForSequenceClassification, pipeline
+        >>> from distilkit.tokenization import DistilBertTokenizerFast
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film"]
+        >>> tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(vocab)})
+        >>> model = DistilBertForSequenceClassification(DistilBertConfig(
+        ...     vocab_size=len(vocab), dim=16, n_heads=2, n_layers=1, hidden_dim=32,
+        ...     id2label={0: "NEGATIVE", 1: "POSITIVE"}))
+        >>> classifier = pipeline("text-classification", model=model, tokenizer=tokenizer)
+        >>> sorted(classifier("a good film")[0])
+        ['label', 'score']
+        >>> [len(scores) for scores in classifier(["a good film", "a bad film"], top_k=None)]
+        [2, 2]
+
+        With the embedded default (English; built on first use):
+
+        >>> pipeline("sentiment-analysis")(["I loved it", "Dull and far too long"])  # doctest: +SKIP
+        [{'label': 'POSITIVE', 'score': 0.98...}, {'label': 'NEGATIVE', 'score': 0.97...}]
     """
     if backend not in BACKENDS:
         raise InputError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")

@@ -21,7 +21,59 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
 @dataclass
 class TrainingArguments:
-    """Hyper-parameters and bookkeeping of a `Trainer` run; invalid values raise `ConfigError` naming the field."""
+    """Hyper-parameters and bookkeeping of a `Trainer` run; invalid values raise `ConfigError` naming the field.
+
+    Names and defaults are the reference's. "Steps" are optimizer steps (after gradient accumulation); a step
+    count given as a float in (0, 1) is that fraction of the run's total steps.
+
+    Args:
+        output_dir: folder for checkpoints (`checkpoint-<step>`) and `trainer_log.jsonl`.
+        learning_rate: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay, applied to every weight except biases and LayerNorm weights.
+        adam_beta1, adam_beta2, adam_epsilon: AdamW's moment decay rates and denominator epsilon.
+        max_grad_norm: clip the global gradient norm to this before each step (0: no clipping).
+        num_train_epochs: epochs to train (a float trains part of the last epoch); ignored when `max_steps` > 0.
+        max_steps: total optimizer steps; -1 trains for `num_train_epochs`.
+        per_device_train_batch_size, per_device_eval_batch_size: examples per batch and per process.
+        gradient_accumulation_steps: batches whose gradients are summed before one optimizer step.
+        lr_scheduler_type: "linear" (decay to 0), "cosine", "constant" or "constant_with_warmup".
+        warmup_ratio, warmup_steps: linear warm-up from 0, as a share of the total steps or a step count (the
+            count wins when both are set).
+        eval_strategy: when to evaluate on `eval_dataset`: "no", "steps" (every `eval_steps`) or "epoch".
+        eval_steps: evaluation interval for eval_strategy="steps" (default: `logging_steps`).
+        logging_strategy, logging_steps, logging_first_step: when loss, learning rate and gradient norm are
+            logged (to `state.log_history`, the JSON-lines log and the console).
+        save_strategy, save_steps: when checkpoints are written: "no", "steps" (every `save_steps`) or "epoch".
+        save_total_limit: keep at most this many checkpoints (the best one is never deleted); None keeps all.
+        load_best_model_at_end: reload the best checkpoint's weights after training (needs evaluations).
+        metric_for_best_model: the evaluation metric that ranks checkpoints, e.g. "accuracy" (default: the loss).
+        greater_is_better: whether a larger metric is better (default: True unless the metric is a loss).
+        early_stopping_patience: stop after this many evaluations without improvement (None: never).
+        early_stopping_threshold: the least improvement that counts for early stopping.
+        seed: seed of model initialisation, dropout and shuffling; a run is reproducible bit for bit on CPU.
+        data_seed: a separate seed for the data order (default: `seed`).
+        dataloader_drop_last: drop the last incomplete training batch.
+        group_by_length: batch examples of similar length together (less padding, faster).
+        length_column_name: the feature holding each example's length for `group_by_length` (else counted).
+        dataloader_num_workers: worker processes that load batches (0: in the main process).
+        remove_unused_columns: drop features the model's forward does not take before collating.
+        label_names: the features holding labels (default: "labels", or the QA heads' start/end positions).
+        prediction_loss_only: evaluate and predict the loss only, without collecting logits.
+        use_cpu: train on CPU even when an accelerator is present.
+        ddp_backend: the torch.distributed backend under torchrun: "gloo", "nccl", or None to choose.
+        disable_tqdm: no progress bars; logged values go to the `distilkit.training.trainer` logger instead.
+        resume_from_checkpoint: a checkpoint folder to resume from (also `trainer.train(resume_from_checkpoint=)`).
+
+    Example:
+        >>> from distilkit import TrainingArguments
+        >>> args = TrainingArguments(output_dir="out", learning_rate=3e-5, num_train_epochs=2, eval_strategy="epoch")
+        >>> args.per_device_train_batch_size, args.eval_steps
+        (8, 500)
+        >>> TrainingArguments(eval_strategy="sometimes")
+        Traceback (most recent call last):
+        ...
+        distilkit.errors.ConfigError: eval_strategy='sometimes' is not one of no, steps, epoch
+    """
 
     output_dir: str = "trainer_output"
     # optimisation

@@ -82,7 +82,44 @@ def _single(values: tuple[np.ndarray, ...]) -> np.ndarray | tuple[np.ndarray, ..
 
 
 class Trainer:
-    """Train, evaluate and predict with a model and datasets; see the module docstring."""
+    """Train, evaluate and predict with a model and datasets, with the reference's names and behaviour.
+
+    Args:
+        model: the torch model to train (e.g. `DistilBertForSequenceClassification.from_pretrained(path)`); it
+            computes its own loss when the batch holds labels, unless `compute_loss_func` is given.
+        args: a `TrainingArguments` (default: all defaults, `output_dir="trainer_output"`).
+        data_collator: turns a list of examples into a batch of tensors (default: `DataCollatorWithPadding` when
+            `processing_class` is a tokenizer, else stacking).
+        train_dataset, eval_dataset: a list or map-style torch `Dataset` of dicts, one per example: the model's
+            inputs (`input_ids`, `attention_mask`, lists of ints of any length) plus `labels` (an int for
+            classification, a list per token for token classification; `start_positions`/`end_positions` for QA).
+            Features the model does not take are dropped (`remove_unused_columns`).
+        processing_class: the tokenizer (saved with the model; its `pad` serves the default collator).
+        compute_metrics: `EvalPrediction -> dict` of metrics, from `predictions` (logits, numpy) and `label_ids`.
+        compute_loss_func: `(outputs, labels, num_items_in_batch) -> loss`, replacing the model's own loss.
+        optimizers: `(optimizer, scheduler)` to use instead of AdamW with `args.lr_scheduler_type`.
+        preprocess_logits_for_metrics: `(logits, labels) -> logits` applied per batch before they are gathered
+            (e.g. an argmax, to keep memory small).
+        tokenizer: the older name of `processing_class`.
+
+    `train()` returns a `TrainOutput` (global_step, training_loss, metrics); `evaluate()` a dict of `eval_*`
+    metrics; `predict(dataset)` a `PredictionOutput` (predictions, label_ids, metrics). Logged values are printed
+    to the console and kept in `state.log_history` and `output_dir/trainer_log.jsonl`.
+
+    Example:
+        >>> import tempfile
+        >>> from distilkit import DistilBertConfig, DistilBertForSequenceClassification, Trainer, TrainingArguments
+        >>> model = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=10, dim=16, n_heads=2,
+        ...                                                              n_layers=1, hidden_dim=32))
+        >>> rows = [{"input_ids": [2, 5 + i % 3, 3], "labels": i % 2} for i in range(8)]
+        >>> args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=2, save_strategy="no",
+        ...                          disable_tqdm=True)
+        >>> trainer = Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows)
+        >>> trainer.train().global_step
+        2
+        >>> "eval_loss" in trainer.evaluate()
+        True
+    """
 
     def __init__(self, model: nn.Module | None = None, args: TrainingArguments | None = None,
                  data_collator: Callable | None = None, train_dataset: Any = None, eval_dataset: Any = None,
