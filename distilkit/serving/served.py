@@ -149,7 +149,8 @@ class ServedModel:
         located = [(index, where, text) for index, item in enumerate(items) for where, text in text_fields(item)]
         if not located:
             return items
-        # a text never has more tokens than characters plus its special tokens, so short texts need no count
+        # a WordPiece token covers at least one character: a text of n characters has at most n + specials
+        # tokens, so short texts need no count
         specials = tokenizer.num_special_tokens_to_add(False)
         long = [entry for entry in located if len(entry[2]) + specials > self.max_input_tokens]
         if not long:
