@@ -79,6 +79,12 @@ def build_parser() -> Parser:
         run.add_argument(flag, **kind, help=text)
     run.add_argument("--no-progress", action="store_true", help="no progress bar for --file inputs")
     run.add_argument("--json", action="store_true", help="one JSON document per input on stdout")
+    run.add_argument("--ray", action="store_true", help="run on Ray actors (--file and --out needed; resumable)")
+    run.add_argument("--out", type=Path, help="with --ray: the JSONL file to write (or resume) results to")
+    run.add_argument("--address", help="with --ray: a Ray cluster's address, or auto (default: $RAY_ADDRESS, "
+                                       "else a local Ray)")
+    run.add_argument("--actors", type=int, default=2, help="with --ray: model copies (Ray actors)")
+    run.add_argument("--text-column", default="text", help="with --ray: the JSONL field holding the text")
 
     export = commands.add_parser("export", help="export a model for another runtime (needs the onnx extra)")
     export.add_argument("format", choices=["onnx"], help="the format: onnx (run by ONNX Runtime)")
@@ -170,6 +176,10 @@ def read_inputs(texts: list[str], file: Path | None) -> list[str]:
 
 
 def command_run(arguments: argparse.Namespace) -> None:
+    if arguments.ray or arguments.out:
+        from .ray import run_command
+
+        return run_command(arguments, UsageError)
     from .pipelines import pipeline, supported_tasks
 
     if arguments.task not in supported_tasks():
