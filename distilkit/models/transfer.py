@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .._io import file_sha256, swap_in_directory
+from .._io import file_sha256, replace_into_place, swap_in_directory, temporary_path
 from .._version import __version__
 from ..errors import CheckpointError
 from . import registry
@@ -53,8 +53,7 @@ def pack(name: str, file: str | os.PathLike) -> tuple[Path, str]:
                 "files": {path.relative_to(folder).as_posix(): {"size": path.stat().st_size,
                                                                 "sha256": file_sha256(path)} for path in files}}
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    os.close(handle)
+    partial = temporary_path(destination.parent, destination.name)
     try:
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
             body = json.dumps(manifest, indent=2, sort_keys=True).encode()
@@ -63,9 +62,9 @@ def pack(name: str, file: str | os.PathLike) -> tuple[Path, str]:
                 with open(path, "rb") as content:
                     member = _member(MODEL_PREFIX + path.relative_to(folder).as_posix(), path.stat().st_size)
                     archive.addfile(member, content)
-        os.replace(partial, destination)
+        replace_into_place(partial, destination)
     finally:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     return destination, file_sha256(destination)
 
 
