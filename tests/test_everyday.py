@@ -473,7 +473,8 @@ def test_readme_fine_tuning_snippet_runs_as_written(tmp_path, monkeypatch, capsy
     (block,) = re.findall(r"### Fine-tuning\n\n```python\n(.*?)```", readme, flags=re.DOTALL)
     folder = tmp_path / "tiny-encoder"
     tiny_model().save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
+    DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(VOCAB)},
+                            model_max_length=SIZES["max_position_embeddings"]).save_pretrained(folder)
     monkeypatch.setattr(registry, "ensure", lambda name: folder if name == "embeddings" else pytest.fail(name))
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "readme"}
