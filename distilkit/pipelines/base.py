@@ -152,6 +152,23 @@ class Pipeline:
     - `_forward(model_inputs, **params)` runs the model on one padded batch and returns one dict per row.
     - `postprocess(features, outputs, **params)` turns the features and row outputs of one input into its
       result.
+
+    Example (a task that counts each text's tokens, from the padded batch the engine builds):
+        >>> from torch import nn
+        >>> from distilkit.tokenization import DistilBertTokenizerFast
+        >>> class TokenCount(Pipeline):
+        ...     def _sanitize_parameters(self, **kwargs):
+        ...         return {}, {}, {}
+        ...     def preprocess(self, items, names):
+        ...         return [[{"input_ids": self.tokenizer(text)["input_ids"]}] for text in items]
+        ...     def _forward(self, model_inputs):
+        ...         return [{"tokens": int(count)} for count in model_inputs["attention_mask"].sum(-1)]
+        ...     def postprocess(self, features, outputs):
+        ...         return outputs[0]["tokens"]
+        >>> tokenizer = DistilBertTokenizerFast(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hi": 4})
+        >>> counter = TokenCount(nn.Identity(), tokenizer, batch_size=2)
+        >>> counter(["hi hi hi", "hi"]), counter("hi")
+        ([5, 3], 3)
     """
 
     task: ClassVar[str] = ""
@@ -367,7 +384,8 @@ class Pipeline:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 model_inputs = self._collate([flat[k][1] for k in chunk])
-                with compute_section(self.threads):
+                tokens = int(model_inputs["attention_mask"].sum()) if "attention_mask" in model_inputs else None
+                with compute_section(self.threads, tokens):
                     results = self._forward(model_inputs, **forward_params)
                 for k, result in zip(chunk, results, strict=True):
                     outputs[k] = result
