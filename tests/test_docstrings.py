@@ -25,9 +25,9 @@ WITHOUT_EXAMPLE = {
     "BaseModelOutput", "CheckpointError", "ConfigError", "DistilBertForMaskedLM", "DistilBertForMultipleChoice",
     "DistilBertForQuestionAnswering", "DistilBertForSequenceClassification", "DistilBertForTokenClassification",
     "DistilBertModel", "DistilkitError", "InputError", "MaskedLMOutput", "ModelOutput", "MultipleChoiceModelOutput",
-    "Pipeline", "PreTrainedConfig", "PreTrainedModel", "PretrainedConfig", "QuestionAnsweringModelOutput",
+    "PreTrainedConfig", "PreTrainedModel", "PretrainedConfig", "QuestionAnsweringModelOutput",
     "RemoteAnswerError", "RemoteError", "RemoteTimeoutError", "SequenceClassifierOutput", "TokenClassifierOutput",
-    "TokenizerError", "register_pipeline",
+    "TokenizerError",
 }
 
 

@@ -114,7 +114,20 @@ def register_pipeline(
 ) -> None:
     """Add a task: `pipeline(task, model=path)` then loads the model with `model_class.from_pretrained(path)`
     and runs `pipeline_class` (a `Pipeline` subclass). `model_class` may be None if the task only takes model
-    instances."""
+    instances. `aliases` are other names of the task; `exist_ok=True` replaces a task of that name.
+
+    Example:
+        >>> from distilkit import AutoModelForSequenceClassification
+        >>> from distilkit.pipelines.text_classification import TextClassificationPipeline
+        >>> class AllScoresPipeline(TextClassificationPipeline):  # text classification, every label's score
+        ...     def __call__(self, inputs, **kwargs):
+        ...         return super().__call__(inputs, **{"top_k": None, **kwargs})
+        >>> register_pipeline("all-scores", AllScoresPipeline, AutoModelForSequenceClassification,
+        ...                   aliases=["every-label"])
+        >>> "every-label" in supported_tasks()
+        True
+        >>> _ = TASKS.pop("all-scores")  # unregister again
+    """
     if not isinstance(task, str) or not task:
         raise ConfigError(f"task must be a non-empty str, got {task!r}")
     if not (isinstance(pipeline_class, type) and issubclass(pipeline_class, Pipeline)):

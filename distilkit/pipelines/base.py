@@ -165,7 +165,8 @@ class Pipeline:
         ...         return [{"tokens": int(count)} for count in model_inputs["attention_mask"].sum(-1)]
         ...     def postprocess(self, features, outputs):
         ...         return outputs[0]["tokens"]
-        >>> tokenizer = DistilBertTokenizerFast(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hi": 4})
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"]
+        >>> tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(vocab)})
         >>> counter = TokenCount(nn.Identity(), tokenizer, batch_size=2)
         >>> counter(["hi hi hi", "hi"]), counter("hi")
         ([5, 3], 3)
