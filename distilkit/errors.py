@@ -7,23 +7,59 @@ and the fix. Subclasses also derive from the builtin a caller would catch for th
 
 
 class DistilkitError(Exception):
-    """Base class of every error distilkit raises on purpose."""
+    """Base class of every error distilkit raises on purpose: catch it to handle any of them.
+
+    >>> from distilkit import DistilBertConfig
+    >>> try:
+    ...     DistilBertConfig(dim=100)
+    ... except DistilkitError as error:
+    ...     print(type(error).__name__, "-", error)
+    ConfigError - dim=100 is not divisible by n_heads=12; pick n_heads dividing dim (e.g. n_heads=4)
+    """
 
 
 class ConfigError(DistilkitError, ValueError):
-    """A configuration value is invalid (wrong type, out of range, inconsistent with another field)."""
+    """A configuration value is invalid (wrong type, out of range, inconsistent with another field).
+
+    >>> from distilkit import DistilBertConfig
+    >>> DistilBertConfig(num_label=10)
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.ConfigError: num_label: did you mean num_labels? ...
+    """
 
 
 class CheckpointError(DistilkitError, OSError):
-    """A checkpoint cannot be found, read, trusted or matched to the model."""
+    """A checkpoint cannot be found, read, trusted or matched to the model.
+
+    >>> from distilkit import AutoModel
+    >>> AutoModel.from_pretrained("no such folder")
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.CheckpointError: 'no such folder' is not an existing local directory, nor a valid Hub id ...
+    """
 
 
 class TokenizerError(DistilkitError, ValueError):
-    """Tokenizer files are malformed, or a tokenizer was asked to do something impossible."""
+    """Tokenizer files are malformed, or a tokenizer was asked to do something impossible.
+
+    >>> from distilkit.tokenization import DistilBertTokenizerFast
+    >>> DistilBertTokenizerFast(vocab={"hello": 0})
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.TokenizerError: the vocabulary has no unk_token '[UNK]'; add it to the vocabulary or ...
+    """
 
 
 class InputError(DistilkitError, ValueError):
-    """A call received input it cannot process (wrong type, out-of-range ids, too long, ...)."""
+    """A call received input it cannot process (wrong type, out-of-range ids, too long, ...).
+
+    >>> from distilkit.pipelines.base import resolve_device
+    >>> resolve_device("warp-drive")
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.InputError: device='warp-drive' is not a device name; use e.g. 'cpu', 'cuda' or 'cuda:1'
+    """
 
 
 class MissingExtraError(DistilkitError, ImportError):

@@ -22,12 +22,11 @@ WITHOUT_EXAMPLE = {
     "AutoConfig", "AutoFeatureExtractor", "AutoImageProcessor", "AutoModel", "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoProcessor", "AutoTokenizer",
-    "BaseModelOutput", "CheckpointError", "ConfigError", "DistilBertForMaskedLM", "DistilBertForMultipleChoice",
+    "BaseModelOutput", "DistilBertForMaskedLM", "DistilBertForMultipleChoice",
     "DistilBertForQuestionAnswering", "DistilBertForSequenceClassification", "DistilBertForTokenClassification",
-    "DistilBertModel", "DistilkitError", "InputError", "MaskedLMOutput", "ModelOutput", "MultipleChoiceModelOutput",
+    "DistilBertModel", "MaskedLMOutput", "ModelOutput", "MultipleChoiceModelOutput",
     "PreTrainedConfig", "PreTrainedModel", "PretrainedConfig", "QuestionAnsweringModelOutput",
     "RemoteAnswerError", "RemoteError", "RemoteTimeoutError", "SequenceClassifierOutput", "TokenClassifierOutput",
-    "TokenizerError",
 }
 
 
