@@ -1,9 +1,8 @@
 """Threads: every pipeline of a process computes inside one section, one batch at a time, on torch's intra-op
-pool sized by the pipeline's `threads=` (default: torch's current setting, i.e. `torch.set_num_threads`, except
-for batches of at most `SMALL_BATCH_TOKENS` real tokens, which run on one thread: splitting each small matrix
-product costs a synchronisation per operation, and the pool's spin-waits make a single sentence 5-10x slower as
-soon as other processes share the cores — measured here, bench_engine.py W1. Results are bit-identical whatever
-the thread count).
+pool sized by the pipeline's `threads=` (default: torch's current setting, i.e. `torch.set_num_threads`). Results
+are bit-identical whatever the thread count. On a machine whose cores other processes also use, `threads=1` is
+the better choice for single sentences: the pool's spin-waits made a 12-token forward 5-10x slower on two threads
+under load, while on idle cores two threads were 1.2-1.7x faster (measured here).
 
 Several pipelines in one process (a server with three models, a script with two) therefore never run their
 forward passes at the same time: on a CPU, two concurrent forwards each asking for every core only
@@ -21,7 +20,6 @@ import torch
 from ..errors import InputError
 
 _COMPUTE = threading.RLock()
-SMALL_BATCH_TOKENS = 64
 
 
 def check_threads(threads: object) -> int | None:
@@ -33,13 +31,11 @@ def check_threads(threads: object) -> int | None:
 
 
 @contextmanager
-def compute_section(threads: int | None = None, tokens: int | None = None) -> Iterator[None]:
+def compute_section(threads: int | None = None) -> Iterator[None]:
     """Hold the process's compute section, with torch using `threads` intra-op threads inside it (None: torch's
-    setting, or one thread for a batch of at most SMALL_BATCH_TOKENS real `tokens`)."""
+    setting)."""
     with _COMPUTE:
         previous = torch.get_num_threads()
-        if threads is None and tokens is not None and tokens <= SMALL_BATCH_TOKENS:
-            threads = 1
         if threads is not None and threads != previous:
             torch.set_num_threads(threads)
         try:

@@ -385,8 +385,7 @@ class Pipeline:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 model_inputs = self._collate([flat[k][1] for k in chunk])
-                tokens = int(model_inputs["attention_mask"].sum()) if "attention_mask" in model_inputs else None
-                with compute_section(self.threads, tokens):
+                with compute_section(self.threads):
                     results = self._forward(model_inputs, **forward_params)
                 for k, result in zip(chunk, results, strict=True):
                     outputs[k] = result
