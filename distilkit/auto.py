@@ -14,8 +14,8 @@ import os
 from typing import Any, ClassVar
 
 from .configuration import DistilBertConfig, PretrainedConfig, load_config_dict, resolve_config_file
-from .constants import HUB_KWARGS
 from .errors import ConfigError
+from .model_registry import AutoModelRegistry, hub_kwargs_of
 from .modeling import (
     DistilBertForMaskedLM,
     DistilBertForMultipleChoice,
@@ -25,10 +25,6 @@ from .modeling import (
     DistilBertModel,
     PreTrainedModel,
 )
-
-
-def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
 
 
 class AutoConfig:
@@ -68,60 +64,22 @@ class AutoConfig:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> PretrainedConfig:
-        path = resolve_config_file(pretrained_model_name_or_path, **_hub_kwargs(kwargs))
+        path = resolve_config_file(pretrained_model_name_or_path, **hub_kwargs_of(kwargs))
         data = load_config_dict(path)
         config_class = cls.config_class_for(data.get("model_type"), str(path))
         return config_class.from_pretrained(path, **kwargs)
 
 
-class _AutoModelBase:
-    """config class -> model class, one registry per task."""
+class _AutoModelBase(AutoModelRegistry):
+    """config class -> PyTorch model class, one registry per task (`model_registry.py` holds the rules); a
+    config file's `model_type` goes through `AutoConfig`."""
 
+    model_base = PreTrainedModel
     _registry: ClassVar[dict[type[PretrainedConfig], type[PreTrainedModel]]] = {}
 
-    def __init__(self) -> None:
-        raise TypeError(f"{type(self).__name__} is not instantiated; use from_pretrained(...) or from_config(...)")
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._registry = dict(cls._registry)  # each task gets its own registry
-
     @classmethod
-    def register(cls, config_class: type[PretrainedConfig], model_class: type[PreTrainedModel],
-                 exist_ok: bool = False) -> None:
-        if not (isinstance(model_class, type) and issubclass(model_class, PreTrainedModel)):
-            raise ConfigError(f"{model_class!r} is not a PreTrainedModel subclass")
-        if getattr(model_class, "config_class", None) is not config_class:
-            raise ConfigError(f"{model_class.__name__}.config_class must be {config_class.__name__} to register "
-                              "it for that config")
-        if config_class in cls._registry and not exist_ok:
-            raise ConfigError(f"{config_class.__name__} already has a model in {cls.__name__} "
-                              f"({cls._registry[config_class].__name__}); pass exist_ok=True to replace it")
-        cls._registry[config_class] = model_class
-
-    @classmethod
-    def model_class_for(cls, config_class: type[PretrainedConfig]) -> type[PreTrainedModel]:
-        if config_class not in cls._registry:
-            known = ", ".join(sorted(config.model_type for config in cls._registry))
-            raise ConfigError(f"{cls.__name__} has no model for {config_class.__name__} (model_type="
-                              f"{config_class.model_type!r}); known model types: {known}")
-        return cls._registry[config_class]
-
-    @classmethod
-    def from_config(cls, config: PretrainedConfig, **kwargs: Any) -> PreTrainedModel:
-        return cls.model_class_for(type(config)).from_config(config, **kwargs)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, config: Any = None,
-                        **kwargs: Any) -> PreTrainedModel:
-        if isinstance(config, PretrainedConfig):
-            config_class = type(config)
-        else:
-            path = resolve_config_file(pretrained_model_name_or_path if config is None else config,
-                                       **_hub_kwargs(kwargs))
-            config_class = AutoConfig.config_class_for(load_config_dict(path).get("model_type"), str(path))
-        model_class = cls.model_class_for(config_class)
-        return model_class.from_pretrained(pretrained_model_name_or_path, config=config, **kwargs)
+    def model_class_for_type(cls, model_type: Any, source: str) -> type[PreTrainedModel]:
+        return cls.model_class_for(AutoConfig.config_class_for(model_type, source))
 
 
 def registered_model_classes() -> dict[str, type[PreTrainedModel]]:
@@ -211,7 +169,7 @@ class AutoTokenizer:
                         **kwargs: Any):
         from .hub import resolve_file
 
-        hub = _hub_kwargs(kwargs)
+        hub = hub_kwargs_of(kwargs)
         pair = None
         tokenizer_config = resolve_file(pretrained_model_name_or_path, "tokenizer_config.json", required=False,
                                         **hub)

@@ -20,7 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "_version", "_extras", "_io", "limits", "constants"),
     # hub only turns "name or path" into local files; configuration and checkpoint resolve through it
     ("hub",),
-    ("configuration", "checkpoint"),
+    # model_registry: the Auto model registry/dispatch that the PyTorch (auto) and Keras (tf) Auto classes share
+    ("configuration", "checkpoint", "model_registry"),
     ("tokenization", "modeling", "processors"),
     ("engine", "tf"),
     ("auto",),
