@@ -28,7 +28,20 @@ from .modeling import (
 
 
 class AutoConfig:
-    """`model_type` -> config class."""
+    """The config class named by a checkpoint's `model_type` (`DistilBertConfig` for "distilbert").
+
+    `from_pretrained(folder or Hub id, **kwargs)` reads `config.json` (kwargs override its fields);
+    `for_model(model_type, **kwargs)` builds a fresh config; `register(model_type, ConfigClass)` adds a type.
+
+    >>> from distilkit import AutoConfig, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> config.save_pretrained("my-model")
+    >>> loaded = AutoConfig.from_pretrained("my-model", dropout=0.2)
+    >>> type(loaded).__name__, loaded.dim, loaded.dropout
+    ('DistilBertConfig', 32, 0.2)
+    >>> AutoConfig.for_model("distilbert", n_layers=2).n_layers
+    2
+    """
 
     _registry: ClassVar[dict[str, type[PretrainedConfig]]] = {"distilbert": DistilBertConfig}
 
@@ -90,30 +103,124 @@ def registered_model_classes() -> dict[str, type[PreTrainedModel]]:
 
 
 class AutoModel(_AutoModelBase):
+    """The bare encoder of a checkpoint (`DistilBertModel` for `model_type="distilbert"`): ids -> hidden states.
+
+    `from_pretrained(folder or Hub id, **kwargs)` reads `config.json`'s `model_type`, picks the registered class
+    and loads the weights (kwargs override config fields, e.g. `output_hidden_states=True`); `from_config(config)`
+    builds a freshly initialised model instead; `register(ConfigClass, ModelClass)` adds a model type of your own.
+    Every `AutoModelFor...` class works the same way for its task.
+
+    >>> import torch
+    >>> from distilkit import AutoModel, DistilBertConfig, DistilBertModel
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> DistilBertModel(config).save_pretrained("my-encoder")
+    >>> model = AutoModel.from_pretrained("my-encoder")
+    >>> type(model).__name__
+    'DistilBertModel'
+    >>> model(torch.tensor([[2, 7, 9, 3]])).last_hidden_state.shape   # (batch, tokens, dim)
+    torch.Size([1, 4, 32])
+    """
+
     _registry = {DistilBertConfig: DistilBertModel}
 
 
 class AutoModelForMaskedLM(_AutoModelBase):
+    """The masked-language-model head of a checkpoint (`DistilBertForMaskedLM`): a score per vocabulary word per
+    token.
+
+    >>> import torch
+    >>> from distilkit import AutoModelForMaskedLM, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = AutoModelForMaskedLM.from_config(config)   # fresh weights
+    >>> model.save_pretrained("my-mlm")
+    >>> reloaded = AutoModelForMaskedLM.from_pretrained("my-mlm")
+    >>> reloaded(torch.tensor([[2, 4, 3]])).logits.shape   # (batch, tokens, vocab_size)
+    torch.Size([1, 3, 30])
+    """
+
     _registry = {DistilBertConfig: DistilBertForMaskedLM}
 
 
 class AutoModelForPreTraining(_AutoModelBase):
+    """The pretraining head of a checkpoint; for DistilBERT the masked-LM head, as in the reference.
+
+    >>> from distilkit import AutoModelForPreTraining, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> type(AutoModelForPreTraining.from_config(config)).__name__
+    'DistilBertForMaskedLM'
+    """
+
     _registry = {DistilBertConfig: DistilBertForMaskedLM}
 
 
 class AutoModelForSequenceClassification(_AutoModelBase):
+    """A text classifier from a checkpoint (`DistilBertForSequenceClassification`): a score per label per text.
+
+    Loading a bare encoder with `num_labels=` (or `id2label=`) gives a freshly initialised head to fine-tune (the
+    log names the new weights); loading a fine-tuned classifier restores its head and labels.
+
+    >>> from distilkit import AutoModelForSequenceClassification, DistilBertConfig, DistilBertModel
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> DistilBertModel(config).save_pretrained("my-encoder")
+    >>> model = AutoModelForSequenceClassification.from_pretrained(
+    ...     "my-encoder", id2label={0: "negative", 1: "neutral", 2: "positive"})  # a new head to fine-tune
+    >>> type(model).__name__, model.config.num_labels
+    ('DistilBertForSequenceClassification', 3)
+    >>> model.save_pretrained("my-classifier")
+    >>> AutoModelForSequenceClassification.from_pretrained("my-classifier").config.id2label[2]
+    'positive'
+    """
+
     _registry = {DistilBertConfig: DistilBertForSequenceClassification}
 
 
 class AutoModelForTokenClassification(_AutoModelBase):
+    """A token tagger from a checkpoint (`DistilBertForTokenClassification`, e.g. named entities): a score per
+    label per token.
+
+    >>> import torch
+    >>> from distilkit import AutoModelForTokenClassification, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64,
+    ...                           id2label={0: "O", 1: "B-PER", 2: "I-PER"})
+    >>> AutoModelForTokenClassification.from_config(config).save_pretrained("my-tagger")
+    >>> tagger = AutoModelForTokenClassification.from_pretrained("my-tagger")
+    >>> tagger(torch.tensor([[2, 11, 12, 3]])).logits.shape   # (batch, tokens, num_labels)
+    torch.Size([1, 4, 3])
+    """
+
     _registry = {DistilBertConfig: DistilBertForTokenClassification}
 
 
 class AutoModelForQuestionAnswering(_AutoModelBase):
+    """An extractive question-answering model from a checkpoint (`DistilBertForQuestionAnswering`): a start and
+    an end score per token.
+
+    >>> import torch
+    >>> from distilkit import AutoModelForQuestionAnswering, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> AutoModelForQuestionAnswering.from_config(config).save_pretrained("my-reader")
+    >>> reader = AutoModelForQuestionAnswering.from_pretrained("my-reader")
+    >>> output = reader(torch.tensor([[2, 7, 3, 8, 9, 3]]))   # [CLS] question [SEP] context [SEP]
+    >>> output.start_logits.shape, output.end_logits.shape    # (batch, tokens) each
+    (torch.Size([1, 6]), torch.Size([1, 6]))
+    """
+
     _registry = {DistilBertConfig: DistilBertForQuestionAnswering}
 
 
 class AutoModelForMultipleChoice(_AutoModelBase):
+    """A multiple-choice model from a checkpoint (`DistilBertForMultipleChoice`): a score per choice.
+
+    >>> import torch
+    >>> from distilkit import AutoModelForMultipleChoice, DistilBertConfig
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> AutoModelForMultipleChoice.from_config(config).save_pretrained("my-chooser")
+    >>> chooser = AutoModelForMultipleChoice.from_pretrained("my-chooser")
+    >>> input_ids = torch.tensor([[[2, 7, 3, 8, 3], [2, 7, 3, 9, 3]]])   # (batch, choices, tokens)
+    >>> chooser(input_ids).logits.shape   # (batch, choices)
+    torch.Size([1, 2])
+    """
+
     _registry = {DistilBertConfig: DistilBertForMultipleChoice}
 
 
@@ -123,6 +230,16 @@ class AutoTokenizer:
 
     One deliberate difference: for `model_type="distilbert"` the reference picks `BertTokenizer`, which returns
     `token_type_ids` the model ignores; we pick `DistilBertTokenizerFast` (inputs `input_ids`, `attention_mask`).
+
+    >>> from distilkit import AutoTokenizer, DistilBertTokenizerFast
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]
+    >>> tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(vocab)})
+    >>> files = tokenizer.save_pretrained("tok")   # tokenizer.json, tokenizer_config.json, vocab.txt
+    >>> tokenizer = AutoTokenizer.from_pretrained("tok")
+    >>> type(tokenizer).__name__, tokenizer("Hello world!")["input_ids"]   # lower-cased; "!" is unknown
+    ('DistilBertTokenizerFast', [2, 5, 6, 1, 3])
+    >>> type(AutoTokenizer.from_pretrained("tok", use_fast=False)).__name__
+    'DistilBertTokenizer'
     """
 
     # model_type -> (slow class, fast class); filled lazily so this module does not import the tokenizers eagerly

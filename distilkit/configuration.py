@@ -79,6 +79,22 @@ class PretrainedConfig:
     Subclasses declare their own fields in `model_fields` (name -> (default, accepted types)) and set `model_type`.
     Unknown keys passed to the constructor (legacy hub keys such as `finetuning_task`) are kept as attributes and
     written back on save.
+
+    `save_pretrained(folder)` writes `config.json`; `from_pretrained(folder or Hub id, **kwargs)` reads it back,
+    kwargs overriding its fields. The labels live in `id2label` / `label2id`; `num_labels` follows them (setting
+    `num_labels` alone makes names "LABEL_0", "LABEL_1", ...).
+
+    >>> from distilkit import DistilBertConfig, PretrainedConfig
+    >>> config = DistilBertConfig(n_layers=2, id2label={0: "negative", 1: "positive"})
+    >>> isinstance(config, PretrainedConfig), config.num_labels, config.label2id
+    (True, 2, {'negative': 0, 'positive': 1})
+    >>> config.save_pretrained("my-config")
+    >>> loaded = DistilBertConfig.from_pretrained("my-config", dropout=0.2)   # override one field
+    >>> loaded.n_layers, loaded.dropout, loaded.id2label[1]
+    (2, 0.2, 'positive')
+    >>> loaded.num_labels = 3
+    >>> loaded.id2label
+    {0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2'}
     """
 
     model_type: ClassVar[str] = ""

@@ -68,13 +68,79 @@ class MissingExtraError(DistilkitError, ImportError):
 
 class RemoteError(DistilkitError, RuntimeError):
     """A remote model (`distilkit.remote`) failed: its server refused or kept failing the request; the message
-    names the input and what came back (never the API key)."""
+    names the input and what came back (never the API key).
+
+    It is also the base of `RemoteAnswerError` and `RemoteTimeoutError`: catch it to handle any remote failure.
+    Here the "server" is a local port where nothing listens, so every request fails to connect:
+
+    >>> import socket
+    >>> from distilkit.pipelines import pipeline
+    >>> from distilkit.remote import OpenAICompatible
+    >>> closed = socket.socket()
+    >>> closed.bind(("127.0.0.1", 0))   # a port of our own that does not listen
+    >>> port = closed.getsockname()[1]
+    >>> backend = OpenAICompatible("my-llm", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    >>> classifier = pipeline("text-classification", model=backend, labels=["POSITIVE", "NEGATIVE"])
+    >>> try:
+    ...     classifier("I loved it")
+    ... except RemoteError as error:
+    ...     print(type(error).__name__, "-", error)
+    RemoteError - the input: 'my-llm' at http://127.0.0.1:.../v1 kept failing (APIConnectionError) after 0 retries; ...
+    >>> closed.close()
+    """
 
 
 class RemoteAnswerError(RemoteError, ValueError):
     """A remote model's answers still did not validate (label outside the set, not a substring, not JSON,
-    refused, cut off) after the allowed re-asks."""
+    refused, cut off) after the allowed re-asks.
+
+    A fake chat server on a local port that always answers a label it was not offered:
+
+    >>> import json, threading
+    >>> from http.server import BaseHTTPRequestHandler, HTTPServer
+    >>> from distilkit.pipelines import pipeline
+    >>> from distilkit.remote import OpenAICompatible
+    >>> class OffLabel(BaseHTTPRequestHandler):
+    ...     def do_POST(self):
+    ...         self.rfile.read(int(self.headers["content-length"]))
+    ...         message = {"role": "assistant", "content": '{"label": "MAYBE"}'}
+    ...         body = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": message}]})
+    ...         self.send_response(200)
+    ...         self.send_header("content-type", "application/json")
+    ...         self.end_headers()
+    ...         self.wfile.write(body.encode())
+    ...     def log_message(self, *args):   # quiet
+    ...         pass
+    >>> server = HTTPServer(("127.0.0.1", 0), OffLabel)
+    >>> threading.Thread(target=server.serve_forever, daemon=True).start()
+    >>> backend = OpenAICompatible("my-llm", base_url=f"http://127.0.0.1:{server.server_port}/v1")
+    >>> classifier = pipeline("text-classification", model=backend, labels=["POSITIVE", "NEGATIVE"])
+    >>> classifier("I loved it")
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.RemoteAnswerError: the input ('I loved it'): 'my-llm' at http://127.0.0.1:.../v1 gave no valid answer in 3 tries; the last problem: the answer['label'] is 'MAYBE', which is not one of the allowed values ['POSITIVE', 'NEGATIVE']; ...
+    >>> server.shutdown()
+    >>> server.server_close()
+    """
 
 
 class RemoteTimeoutError(RemoteError, TimeoutError):
-    """A remote model gave no answer within the call's total timeout (retries and re-asks included)."""
+    """A remote model gave no answer within the call's total timeout (retries and re-asks included).
+
+    A "server" on a local port that accepts connections and never answers:
+
+    >>> import socket
+    >>> from distilkit.pipelines import pipeline
+    >>> from distilkit.remote import OpenAICompatible
+    >>> silent = socket.socket()
+    >>> silent.bind(("127.0.0.1", 0))
+    >>> silent.listen()   # connections are accepted by the kernel; nobody reads or replies
+    >>> port = silent.getsockname()[1]
+    >>> backend = OpenAICompatible("my-llm", base_url=f"http://127.0.0.1:{port}/v1", timeout=0.3)
+    >>> classifier = pipeline("text-classification", model=backend, labels=["POSITIVE", "NEGATIVE"])
+    >>> classifier("I loved it")
+    Traceback (most recent call last):
+    ...
+    distilkit.errors.RemoteTimeoutError: the input: 'my-llm' at http://127.0.0.1:.../v1 failed (APITimeoutError) and the next try (in ... s) would pass the timeout (0.3 s per input); ...
+    >>> silent.close()
+    """

@@ -18,16 +18,7 @@ TEACHING = ("pipeline", "Trainer", "TrainingArguments")
 
 # Public names whose docstrings still lack a `>>>` example. The list may only shrink: a new public name without
 # an example fails, and so does one that gained an example but is still listed here.
-WITHOUT_EXAMPLE = {
-    "AutoConfig", "AutoFeatureExtractor", "AutoImageProcessor", "AutoModel", "AutoModelForMaskedLM",
-    "AutoModelForMultipleChoice", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoProcessor", "AutoTokenizer",
-    "BaseModelOutput", "DistilBertForMaskedLM", "DistilBertForMultipleChoice",
-    "DistilBertForQuestionAnswering", "DistilBertForSequenceClassification", "DistilBertForTokenClassification",
-    "DistilBertModel", "MaskedLMOutput", "ModelOutput", "MultipleChoiceModelOutput",
-    "PreTrainedConfig", "PreTrainedModel", "PretrainedConfig", "QuestionAnsweringModelOutput",
-    "RemoteAnswerError", "RemoteError", "RemoteTimeoutError", "SequenceClassifierOutput", "TokenClassifierOutput",
-}
+WITHOUT_EXAMPLE: set[str] = set()
 
 
 def public_objects():

@@ -293,7 +293,21 @@ class DistilBertPreTrainedModel(PreTrainedModel):
 
 
 class DistilBertModel(DistilBertPreTrainedModel):
-    """The bare encoder: token ids -> contextual embeddings `(B, T, D)`."""
+    """The bare encoder: token ids -> contextual embeddings `(B, T, D)`.
+
+    Takes `input_ids` (B, T) and an `attention_mask` (1 = real token, 0 = padding); returns a `BaseModelOutput`
+    (`last_hidden_state`, and per layer `hidden_states` / `attentions` when asked for).
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertModel
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = DistilBertModel(config).eval()
+    >>> input_ids = torch.tensor([[2, 7, 8, 3], [2, 9, 3, 0]])   # the second text is padded
+    >>> attention_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    >>> output = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    >>> output.last_hidden_state.shape, len(output.hidden_states)  # (batch, tokens, dim); 1 + n_layers
+    (torch.Size([2, 4, 32]), 2)
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -413,7 +427,22 @@ class DistilBertPreTrainedHead(DistilBertPreTrainedModel):
 
 
 class DistilBertForMaskedLM(DistilBertPreTrainedHead):
-    """vocab_projector(LayerNorm(GELU(vocab_transform(h)))), the projector's weight tied to the word embeddings."""
+    """vocab_projector(LayerNorm(GELU(vocab_transform(h)))), the projector's weight tied to the word embeddings.
+
+    Predicts a word at every position (`logits` (B, T, vocab_size)); with `labels` (B, T) it also returns the
+    cross-entropy `loss` over the positions whose label is not -100 (usually only the masked ones).
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForMaskedLM
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = DistilBertForMaskedLM(config)
+    >>> input_ids = torch.tensor([[2, 7, 4, 9, 3]])       # [CLS] w [MASK] w [SEP]
+    >>> labels = torch.tensor([[-100, -100, 8, -100, -100]])  # only the masked word counts
+    >>> output = model(input_ids, labels=labels)
+    >>> output.loss.shape, output.logits.shape
+    (torch.Size([]), torch.Size([1, 5, 30]))
+    >>> output.loss.backward()   # one training step's gradients
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -445,7 +474,26 @@ class DistilBertForMaskedLM(DistilBertPreTrainedHead):
 
 
 class DistilBertForSequenceClassification(DistilBertPreTrainedHead):
-    """[CLS] -> pre_classifier -> ReLU -> dropout -> classifier, with regression / single- / multi-label losses."""
+    """[CLS] -> pre_classifier -> ReLU -> dropout -> classifier, with regression / single- / multi-label losses.
+
+    Returns a `SequenceClassifierOutput`: `logits` (B, num_labels) and, with `labels`, the `loss` (cross-entropy
+    for class ids, MSE for `num_labels=1`, BCE for `problem_type="multi_label_classification"`).
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForSequenceClassification
+    >>> from distilkit.tokenization import DistilBertTokenizerFast
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film"]
+    >>> tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(vocab)})
+    >>> config = DistilBertConfig(vocab_size=len(vocab), dim=32, n_heads=2, n_layers=1, hidden_dim=64,
+    ...                           id2label={0: "NEGATIVE", 1: "POSITIVE"})
+    >>> model = DistilBertForSequenceClassification(config)
+    >>> batch = tokenizer(["a good film", "a bad film"], padding=True, return_tensors="pt")
+    >>> output = model(**batch, labels=torch.tensor([1, 0]))
+    >>> output.loss.shape, output.logits.shape   # (batch, num_labels)
+    (torch.Size([]), torch.Size([2, 2]))
+    >>> model.config.id2label[int(output.logits[0].argmax())] in ("NEGATIVE", "POSITIVE")
+    True
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -503,7 +551,22 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedHead):
 
 
 class DistilBertForTokenClassification(DistilBertPreTrainedHead):
-    """classifier(dropout(h)) per token."""
+    """classifier(dropout(h)) per token.
+
+    Returns a `TokenClassifierOutput`: `logits` (B, T, num_labels) and, with `labels` (B, T), the cross-entropy
+    `loss`, ignoring positions labelled -100 (special tokens, padding, continued word pieces).
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForTokenClassification
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64,
+    ...                           id2label={0: "O", 1: "B-PER", 2: "I-PER"})
+    >>> model = DistilBertForTokenClassification(config)
+    >>> input_ids = torch.tensor([[2, 11, 12, 13, 3]])     # [CLS] John Smith left [SEP]
+    >>> labels = torch.tensor([[-100, 1, 2, 0, -100]])   # no label for [CLS] / [SEP]
+    >>> output = model(input_ids, labels=labels)
+    >>> output.loss.shape, output.logits.shape   # (batch, tokens, num_labels)
+    (torch.Size([]), torch.Size([1, 5, 3]))
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -526,7 +589,21 @@ class DistilBertForTokenClassification(DistilBertPreTrainedHead):
 
 
 class DistilBertForQuestionAnswering(DistilBertPreTrainedHead):
-    """qa_outputs(dropout(h)) split into start and end logits; targets outside the window are ignored."""
+    """qa_outputs(dropout(h)) split into start and end logits; targets outside the window are ignored.
+
+    Input: question and context as one sequence (`[CLS] question [SEP] context [SEP]`). Returns a
+    `QuestionAnsweringModelOutput`: `start_logits` and `end_logits` (B, T) and, with `start_positions` and
+    `end_positions` (B,) (token indices of the answer span), the `loss` (mean of the two cross-entropies).
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForQuestionAnswering
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = DistilBertForQuestionAnswering(config)
+    >>> input_ids = torch.tensor([[2, 7, 8, 3, 9, 10, 11, 3]])   # [CLS] q q [SEP] c c c [SEP]
+    >>> output = model(input_ids, start_positions=torch.tensor([5]), end_positions=torch.tensor([6]))
+    >>> output.loss.shape, output.start_logits.shape, output.end_logits.shape
+    (torch.Size([]), torch.Size([1, 8]), torch.Size([1, 8]))
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -560,7 +637,20 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedHead):
 
 
 class DistilBertForMultipleChoice(DistilBertPreTrainedHead):
-    """Inputs (B, C, T) are scored per choice through the [CLS] classifier path; logits (B, C)."""
+    """Inputs (B, C, T) are scored per choice through the [CLS] classifier path; logits (B, C).
+
+    Each choice is encoded with the prompt (`[CLS] prompt [SEP] choice [SEP]`); with `labels` (B,) (the index of
+    the right choice) a `MultipleChoiceModelOutput` also holds the cross-entropy `loss`.
+
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForMultipleChoice
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = DistilBertForMultipleChoice(config)
+    >>> input_ids = torch.tensor([[[2, 7, 3, 8, 3], [2, 7, 3, 9, 3], [2, 7, 3, 10, 3]]])  # 3 choices
+    >>> output = model(input_ids, labels=torch.tensor([1]))
+    >>> output.loss.shape, output.logits.shape   # (batch, choices)
+    (torch.Size([]), torch.Size([1, 3]))
+    """
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)

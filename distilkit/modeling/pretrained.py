@@ -97,6 +97,27 @@ class PreTrainedModel(nn.Module):
     """Base class of every model: holds the config, initialises and ties weights, saves and loads checkpoints.
 
     Subclasses set `config_class` and `base_model_prefix` and implement `_init_weights(module)`.
+
+    Every DistilBERT class is one: `Model(config)` builds fresh weights, `save_pretrained(folder)` writes
+    `config.json` + `model.safetensors`, `from_pretrained(folder or Hub id, **kwargs)` loads them (in eval mode;
+    kwargs override config fields), and it is a `torch.nn.Module` for everything else.
+
+    >>> import os
+    >>> import torch
+    >>> from distilkit import DistilBertConfig, DistilBertForSequenceClassification, PreTrainedModel
+    >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
+    >>> model = DistilBertForSequenceClassification(config)
+    >>> isinstance(model, PreTrainedModel), model.num_parameters()
+    (True, 27074)
+    >>> model.save_pretrained("my-classifier")
+    >>> sorted(os.listdir("my-classifier"))
+    ['config.json', 'model.safetensors']
+    >>> loaded = DistilBertForSequenceClassification.from_pretrained("my-classifier")
+    >>> loaded.training, all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+    ...                                                         loaded.state_dict().values()))
+    (False, True)
+    >>> loaded.resize_token_embeddings(32).weight.shape   # two new words in the vocabulary
+    torch.Size([32, 32])
     """
 
     config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig

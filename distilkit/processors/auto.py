@@ -107,7 +107,19 @@ class _AutoPreprocessor(_AutoRegistry):
 
 
 class AutoImageProcessor(_AutoPreprocessor):
-    """`image_processor_type` (or a legacy `feature_extractor_type`) -> image processor class."""
+    """The image processor saved with a checkpoint, by its `image_processor_type` (or a legacy
+    `feature_extractor_type`; without either, by the model's `model_type`).
+
+    >>> import numpy as np
+    >>> from distilkit import AutoImageProcessor, ViTImageProcessor
+    >>> files = ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained("my-vit")
+    >>> processor = AutoImageProcessor.from_pretrained("my-vit")
+    >>> type(processor).__name__
+    'ViTImageProcessor'
+    >>> image = np.zeros((40, 60, 3), dtype=np.uint8)   # height, width, RGB
+    >>> processor(image, return_tensors="pt")["pixel_values"].shape   # resized and normalised
+    torch.Size([1, 3, 32, 32])
+    """
 
     _registry: ClassVar[dict[str, type]] = {
         name: ViTImageProcessor
@@ -126,7 +138,20 @@ class AutoImageProcessor(_AutoPreprocessor):
 
 
 class AutoFeatureExtractor(_AutoPreprocessor):
-    """`feature_extractor_type` -> feature extractor class."""
+    """The audio feature extractor saved with a checkpoint, by its `feature_extractor_type` (without one, by the
+    model's `model_type`).
+
+    >>> import numpy as np
+    >>> from distilkit import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+    >>> files = Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained("my-speech")
+    >>> extractor = AutoFeatureExtractor.from_pretrained("my-speech")
+    >>> type(extractor).__name__
+    'Wav2Vec2FeatureExtractor'
+    >>> waves = [np.ones(16000), np.zeros(8000)]   # 1 s and 0.5 s at 16 kHz
+    >>> batch = extractor(waves, sampling_rate=16000, padding=True, return_tensors="pt")
+    >>> batch["input_values"].shape, batch["attention_mask"].sum(-1).tolist()
+    (torch.Size([2, 16000]), [16000, 8000])
+    """
 
     _registry: ClassVar[dict[str, type]] = {"Wav2Vec2FeatureExtractor": Wav2Vec2FeatureExtractor}
     _model_type_defaults: ClassVar[dict[str, str]] = {"wav2vec2": "Wav2Vec2FeatureExtractor"}
@@ -136,7 +161,21 @@ class AutoFeatureExtractor(_AutoPreprocessor):
 
 
 class AutoProcessor(_AutoRegistry):
-    """`processor_class` -> processor class; without one, the image processor or feature extractor alone."""
+    """The processor saved with a checkpoint, by its `processor_class` (e.g. a `Wav2Vec2Processor`: feature
+    extractor + tokenizer); without one, the image processor or feature extractor alone.
+
+    >>> import numpy as np
+    >>> from distilkit import AutoProcessor, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+    >>> vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "H": 5, "I": 6}
+    >>> processor = Wav2Vec2Processor(Wav2Vec2FeatureExtractor(), Wav2Vec2CTCTokenizer(vocab=vocab))
+    >>> files = processor.save_pretrained("my-asr")
+    >>> loaded = AutoProcessor.from_pretrained("my-asr")
+    >>> type(loaded).__name__
+    'Wav2Vec2Processor'
+    >>> batch = loaded(audio=[np.ones(3200)], text=["HI HI"], sampling_rate=16000, return_tensors="pt")
+    >>> sorted(batch), batch["labels"].tolist()   # the text's ids come back as CTC labels
+    (['input_values', 'labels'], [[5, 6, 4, 5, 6]])
+    """
 
     _registry: ClassVar[dict[str, type]] = {"Wav2Vec2Processor": Wav2Vec2Processor}
     _model_type_defaults: ClassVar[dict[str, str]] = {"wav2vec2": "Wav2Vec2Processor"}
