@@ -13,11 +13,12 @@ import logging
 import os
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -27,6 +28,7 @@ from distilkit.errors import CheckpointError, DistilkitError, InputError
 from distilkit.hub import hub_cache_dir, is_local, resolve_file
 
 logger = logging.getLogger(__name__)
+Value = TypeVar("Value")
 
 __all__ = [
     "SAFE_WEIGHTS_NAME",
@@ -34,13 +36,18 @@ __all__ = [
     "PICKLE_WEIGHTS_NAME",
     "PICKLE_WEIGHTS_INDEX_NAME",
     "LoadReport",
+    "align_prefix",
     "check_finite_weights",
+    "compare_checkpoint_keys",
     "find_weight_files",
     "load_state_dict",
+    "normalize_checkpoint_keys",
     "parse_size",
+    "prepare_save_directory",
     "read_tensor_specs",
     "rename_legacy_keys",
     "save_state_dict",
+    "shards_from_index",
 ]
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -173,7 +180,7 @@ def find_weight_files(
     if index is not None:
         return [
             resolve_file(name_or_path, shard, **options)
-            for shard in _shards_from_index(index, ".safetensors")
+            for shard in shards_from_index(index, ".safetensors")
         ]
     for pickle_name in (PICKLE_WEIGHTS_NAME, PICKLE_WEIGHTS_INDEX_NAME):
         found = resolve_file(name_or_path, pickle_name, required=False, **options)
@@ -183,7 +190,7 @@ def find_weight_files(
             raise CheckpointError(_pickle_refusal(found))
         if pickle_name == PICKLE_WEIGHTS_NAME:
             return [found]
-        return [resolve_file(name_or_path, shard, **options) for shard in _shards_from_index(found, ".bin")]
+        return [resolve_file(name_or_path, shard, **options) for shard in shards_from_index(found, ".bin")]
 
     name = os.fspath(name_or_path)
     looked_for = ", ".join(
@@ -286,6 +293,32 @@ def rename_legacy_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     return renamed
 
 
+def normalize_checkpoint_keys(state_dict: Mapping[str, Value], model_keys: Collection[str], base_model_prefix: str,
+                              key_mapping: Mapping[str, str] | None = None) -> dict[str, Value]:
+    """A checkpoint's names -> a model's, as every `from_pretrained` reads them: legacy gamma/beta renamed,
+    `key_mapping`'s regex substitutions applied in order, stale `embeddings.position_ids` dropped, and the
+    base-model prefix added or stripped (`align_prefix`). Works on any values: tensors, arrays or shapes."""
+    state = rename_legacy_keys(state_dict)
+    for pattern, replacement in (key_mapping or {}).items():
+        state = {re.sub(pattern, replacement, key): value for key, value in state.items()}
+    state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
+    return align_prefix(state, model_keys, base_model_prefix)
+
+
+def align_prefix(state_dict: dict[str, Value], model_keys: Collection[str], base_model_prefix: str) -> dict[str, Value]:
+    """Add or strip `base_model_prefix` + "." so a base model's checkpoint loads into a head and the reverse:
+    `{"embeddings.word_embeddings.weight": t}` -> `{"distilbert.embeddings.word_embeddings.weight": t}` for a
+    head whose keys start with "distilbert.". A checkpoint already named like the model is returned as it is."""
+    prefix = f"{base_model_prefix}."
+    model_is_head = any(key.startswith(prefix) for key in model_keys)
+    checkpoint_is_head = any(key.startswith(prefix) for key in state_dict)
+    if model_is_head and not checkpoint_is_head:
+        return {(prefix + key if prefix + key in model_keys else key): value for key, value in state_dict.items()}
+    if not model_is_head and checkpoint_is_head:
+        return {key.removeprefix(prefix): value for key, value in state_dict.items()}
+    return state_dict
+
+
 @dataclass
 class LoadReport:
     """What did not match when a checkpoint was loaded into a model.
@@ -333,6 +366,58 @@ class LoadReport:
             f"- {status}: {note}" for status, note in notes.items() if status in present
         ]
         return "\n".join(lines)
+
+    def loading_info(self) -> dict[str, list]:
+        """What `from_pretrained(..., output_loading_info=True)` returns beside the model (the reference's keys)."""
+        return {"missing_keys": self.missing, "unexpected_keys": self.unexpected, "mismatched_keys": self.mismatched}
+
+    def log(self, logger: logging.Logger, source: str, model_name: str) -> None:
+        """Warn on `logger` when weights were freshly initialised; note at info level checkpoint weights unused."""
+        if self.missing or self.mismatched:
+            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
+                        "predictions.\n%s", source, self)
+        elif self.unexpected:
+            logger.info("%s: checkpoint weights not used by %s.\n%s", source, model_name, self)
+
+
+def compare_checkpoint_keys(checkpoint_shapes: Mapping[str, tuple], model_shapes: Mapping[str, tuple], *,
+                            is_encoder: Callable[[str], bool], strict: bool, ignore_mismatched_sizes: bool,
+                            source: str, tied: Collection[str] = ()) -> LoadReport:
+    """The `LoadReport` of loading a checkpoint (key -> shape, names already normalized) into a model (key ->
+    shape; `tied` keys need not be in the checkpoint). Encoder weights (`is_encoder`) that are missing raise
+    `CheckpointError` unless `strict=False`, and ones of the wrong shape unless `ignore_mismatched_sizes=True`;
+    either error lists every such key. Head weights are only reported (the caller initialises them freshly)."""
+    expected = set(model_shapes) - set(tied)
+    missing = sorted(expected - set(checkpoint_shapes))
+    unexpected = sorted(set(checkpoint_shapes) - set(model_shapes))
+    mismatched = [(key, tuple(checkpoint_shapes[key]), tuple(model_shapes[key]))
+                  for key in sorted(expected & set(checkpoint_shapes))
+                  if tuple(checkpoint_shapes[key]) != tuple(model_shapes[key])]
+    bad_missing = [key for key in missing if is_encoder(key)]
+    if bad_missing and strict:
+        raise CheckpointError(f"{source}: the checkpoint lacks {len(bad_missing)} encoder weights: "
+                              f"{', '.join(bad_missing)}. Is it a checkpoint of this architecture? Pass "
+                              "strict=False to initialise them freshly instead.")
+    bad_shapes = [item for item in mismatched if is_encoder(item[0])]
+    if bad_shapes and not ignore_mismatched_sizes:
+        details = "; ".join(f"{key}: checkpoint {list(saved)} vs model {list(wanted)}"
+                            for key, saved, wanted in bad_shapes)
+        raise CheckpointError(f"{source}: shape mismatch for {len(bad_shapes)} weights: {details}. Check that "
+                              "the config matches the checkpoint, or pass ignore_mismatched_sizes=True to "
+                              "initialise them freshly.")
+    return LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
+
+
+def prepare_save_directory(save_directory: str | os.PathLike, *, safe_serialization: bool, formats: str) -> Path:
+    """The directory a `save_pretrained` writes into, created if need be. `safe_serialization=False` is refused
+    (distilkit writes safetensors only; `formats` names what it will not write), and so is a path to a file."""
+    if not safe_serialization:
+        raise CheckpointError(f"distilkit writes safetensors only ({formats}); drop safe_serialization=False")
+    directory = Path(save_directory)
+    if directory.is_file():
+        raise CheckpointError(f"save_directory={str(directory)!r} is a file; pass a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -392,8 +477,9 @@ def _split_into_shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dic
     return shards
 
 
-def _shards_from_index(index_path: Path, suffix: str) -> list[str]:
-    """Shard file names listed by an index file, sorted; `resolve_file` checks each name later."""
+def shards_from_index(index_path: Path, suffix: str) -> list[str]:
+    """Shard file names listed by an index file (`model.safetensors.index.json`, `pytorch_model.bin.index.json`,
+    `tf_model.h5.index.json`), sorted; each must end in `suffix`. `resolve_file` checks each name later."""
     if index_path.stat().st_size > _MAX_INDEX_BYTES:
         raise CheckpointError(
             f"'{index_path}' is larger than {_MAX_INDEX_BYTES} bytes; it is not a weight index."

@@ -384,6 +384,30 @@ def load_config_dict(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+
+def load_model_config(config_class: type[PretrainedConfig], pretrained_model_name_or_path: str | os.PathLike,
+                      config: PretrainedConfig | str | os.PathLike | None, config_kwargs: dict[str, Any], *,
+                      caller: str, **hub_kwargs: Any) -> PretrainedConfig:
+    """The config a model's `from_pretrained` builds on, for PyTorch and Keras classes alike.
+
+    A config object is copied, `config_kwargs` set on the copy and the result validated; otherwise
+    `config_class` is loaded from `config` (a file, folder or Hub id) or, when that is None, from the model's
+    own `pretrained_model_name_or_path`, with `config_kwargs` overriding its fields. A keyword that is no field
+    raises `ConfigError` naming `caller` (e.g. "DistilBertModel.from_pretrained").
+    """
+    if isinstance(config, PretrainedConfig):
+        config = config.copy()
+        for key, value in config_kwargs.items():
+            setattr(config, key, value)
+        config.validate()
+        return config
+    source = pretrained_model_name_or_path if config is None else config
+    loaded, unused = config_class.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs, **config_kwargs)
+    if unused:
+        raise ConfigError(f"{caller} got unknown arguments {sorted(unused)}; they are neither loading options nor "
+                          f"{config_class.__name__} fields")
+    return loaded
+
 class DistilBertConfig(PretrainedConfig):
     """Configuration of a DistilBERT model; fields, defaults and aliases as the reference.
 

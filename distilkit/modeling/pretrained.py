@@ -13,8 +13,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import re
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -25,13 +23,15 @@ from .._io import atomic_save
 from ..checkpoint import (
     LoadReport,
     check_finite_weights,
+    compare_checkpoint_keys,
     find_weight_files,
     load_state_dict,
+    normalize_checkpoint_keys,
+    prepare_save_directory,
     read_tensor_specs,
-    rename_legacy_keys,
     save_state_dict,
 )
-from ..configuration import PretrainedConfig
+from ..configuration import PretrainedConfig, load_model_config
 from ..constants import DTYPE_NAMES
 from ..errors import CheckpointError, ConfigError
 from .quantization import prepare_quantized, quantize_model
@@ -252,13 +252,8 @@ class PreTrainedModel(nn.Module):
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True) -> None:
         """Write config.json and model.safetensors (sharded with an index above `max_shard_size`), all at once:
         a kill mid-save leaves the folder's previous version (see `distilkit._io.staged_directory`)."""
-        if not safe_serialization:
-            raise CheckpointError("distilkit writes safetensors only (pickle files can run code when loaded); "
-                                  "drop safe_serialization=False")
-        directory = Path(save_directory)
-        if directory.is_file():
-            raise CheckpointError(f"save_directory={str(directory)!r} is a file; pass a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = prepare_save_directory(save_directory, safe_serialization=safe_serialization,
+                                           formats="pickle files can run code when loaded")
         self.config.architectures = [type(self).__name__]
         self.config.dtype = str(self.dtype).removeprefix("torch.")
         state = dict(self.state_dict() if state_dict is None else state_dict)
@@ -300,18 +295,8 @@ class PreTrainedModel(nn.Module):
         classes write model.safetensors, which loads either way.
         """
         hub_kwargs = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
-        if not isinstance(config, PretrainedConfig):
-            source = pretrained_model_name_or_path if config is None else config
-            config, unused = cls.config_class.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs,
-                                                              **config_kwargs)
-            if unused:
-                raise ConfigError(f"{cls.__name__}.from_pretrained got unknown arguments {sorted(unused)}; they are "
-                                  f"neither loading options nor {cls.config_class.__name__} fields")
-        else:
-            config = config.copy()
-            for key, value in config_kwargs.items():
-                setattr(config, key, value)
-            config.validate()
+        config = load_model_config(cls.config_class, pretrained_model_name_or_path, config, config_kwargs,
+                                   caller=f"{cls.__name__}.from_pretrained", **hub_kwargs)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config)
@@ -345,8 +330,7 @@ class PreTrainedModel(nn.Module):
         model.config.name_or_path = str(pretrained_model_name_or_path)
         model.eval()  # the reference returns loaded models in eval mode
         if output_loading_info:
-            return model, {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
-                           "mismatched_keys": report.mismatched}
+            return model, report.loading_info()
         return model
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor], *, key_mapping: dict[str, str] | None = None,
@@ -369,13 +353,13 @@ class PreTrainedModel(nn.Module):
                     tied = {}
                 else:
                     del state[output_key]
-        missing, unexpected, mismatched = self._compare_keys(
+        report = self._compare_keys(
             {key: tuple(value.shape) for key, value in state.items()},
             {key: value.is_floating_point() for key, value in state.items()},
             {key: str(value.dtype).removeprefix("torch.") for key, value in state.items()},
             model_state, set(tied), strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
 
-        fresh = set(missing) | {key for key, _, _ in mismatched}
+        fresh = set(report.missing) | {key for key, _, _ in report.mismatched}
         modules = dict(self.named_modules())
         for key in sorted(fresh):
             owner = modules[key.rpartition(".")[0]]
@@ -387,24 +371,14 @@ class PreTrainedModel(nn.Module):
         if tied:
             self.tie_weights()
 
-        report = LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
-        if missing or mismatched:
-            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
-                           "predictions.\n%s", source, report)
-        elif unexpected:
-            logger.info("%s: checkpoint weights not used by %s.\n%s", source, type(self).__name__, report)
+        report.log(logger, source, type(self).__name__)
         self.load_report = report
         return report
 
     def _normalize_keys(self, state: dict[str, Any], key_mapping: dict[str, str] | None,
                         model_keys: set[str]) -> dict[str, Any]:
         """Checkpoint names -> this model's: legacy names, `key_mapping`, stale position ids, the prefix."""
-        state = rename_legacy_keys(state)
-        if key_mapping:
-            for pattern, replacement in key_mapping.items():
-                state = {re.sub(pattern, replacement, key): value for key, value in state.items()}
-        state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
-        return self._align_prefix(state, model_keys)
+        return normalize_checkpoint_keys(state, model_keys, self.base_model_prefix, key_mapping)
 
     def _match_checkpoint(self, shapes: dict[str, tuple], floats: dict[str, bool], dtypes: dict[str, str], *,
                           key_mapping: dict[str, str] | None, strict: bool, ignore_mismatched_sizes: bool,
@@ -421,27 +395,13 @@ class PreTrainedModel(nn.Module):
 
     def _compare_keys(self, shapes: dict[str, tuple], floats: dict[str, bool], dtypes: dict[str, str],
                       model_state: dict[str, torch.Tensor], tied: set[str], *, strict: bool,
-                      ignore_mismatched_sizes: bool, source: str) -> tuple[list, list, list]:
-        """Missing, unexpected and mismatched keys; raises for bad encoder keys and non-float tensors."""
+                      ignore_mismatched_sizes: bool, source: str) -> LoadReport:
+        """The load report (`checkpoint.compare_checkpoint_keys`: raises for bad encoder keys); also raises for
+        non-float tensors stored for float weights."""
+        report = compare_checkpoint_keys(shapes, {key: tuple(value.shape) for key, value in model_state.items()},
+                                         is_encoder=self._is_encoder_key, strict=strict,
+                                         ignore_mismatched_sizes=ignore_mismatched_sizes, source=source, tied=tied)
         expected = set(model_state) - tied
-        missing = sorted(expected - set(shapes))
-        unexpected = sorted(set(shapes) - set(model_state))
-        mismatched = [(key, tuple(shapes[key]), tuple(model_state[key].shape))
-                      for key in sorted(expected & set(shapes)) if tuple(shapes[key]) != tuple(model_state[key].shape)]
-
-        encoder = self._is_encoder_key
-        bad_missing = [key for key in missing if encoder(key)]
-        if bad_missing and strict:
-            raise CheckpointError(f"{source}: the checkpoint lacks {len(bad_missing)} encoder weights: "
-                                  f"{', '.join(bad_missing)}. Is it a checkpoint of this architecture? Pass "
-                                  "strict=False to initialise them freshly instead.")
-        bad_shapes = [item for item in mismatched if encoder(item[0])]
-        if bad_shapes and not ignore_mismatched_sizes:
-            details = "; ".join(f"{key}: checkpoint {list(saved)} vs model {list(wanted)}"
-                                for key, saved, wanted in bad_shapes)
-            raise CheckpointError(f"{source}: shape mismatch for {len(bad_shapes)} weights: {details}. Check that "
-                                  "the config matches the checkpoint, or pass ignore_mismatched_sizes=True to "
-                                  "initialise them freshly.")
         not_float = sorted(key for key in expected & set(shapes)
                            if model_state[key].is_floating_point() and not floats.get(key, True))
         if not_float:
@@ -449,7 +409,7 @@ class PreTrainedModel(nn.Module):
             raise CheckpointError(f"{source}: {len(not_float)} weights are stored as non-float tensors: {details}. "
                                   "A float weight cannot be read from integers or booleans without losing it; "
                                   "the file is damaged or not a checkpoint of this model.")
-        return missing, unexpected, mismatched
+        return report
 
     @staticmethod
     def _report_conversions(loadable: dict[str, torch.Tensor], model_state: dict[str, torch.Tensor],
@@ -471,17 +431,6 @@ class PreTrainedModel(nn.Module):
         if not (self.ties_embeddings and self.get_output_embeddings() is not None):
             return {}
         return dict(self.tied_weights_keys)
-
-    def _align_prefix(self, state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
-        """Add or strip the base-model prefix so base checkpoints load into heads and the reverse."""
-        prefix = f"{self.base_model_prefix}."
-        model_is_head = any(key.startswith(prefix) for key in model_keys)
-        checkpoint_is_head = any(key.startswith(prefix) for key in state)
-        if model_is_head and not checkpoint_is_head:
-            return {(prefix + key if prefix + key in model_keys else key): value for key, value in state.items()}
-        if not model_is_head and checkpoint_is_head:
-            return {key.removeprefix(prefix): value for key, value in state.items()}
-        return state
 
     def _is_encoder_key(self, key: str) -> bool:
         prefix = f"{self.base_model_prefix}."

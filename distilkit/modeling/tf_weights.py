@@ -8,12 +8,12 @@ to PyTorch keys by the reference's rules (drop the model scope and ":0", `layer_
 weight transposed, gamma/beta/embeddings -> weight/bias/weight). Refused with a `CheckpointError`: whole-model
 files (`model_config`, e.g. with Lambda layers), Keras 3 `.weights.h5` files, links to other files or objects,
 virtual or externally stored datasets, non-numeric data, and compressed data that inflates past a sane ratio.
-Imports only numpy and h5py, so the PyTorch classes read these files without TensorFlow.
+Reads with numpy and h5py only (never TensorFlow), so the PyTorch classes read these files without it; the shard
+index is checked by `checkpoint.shards_from_index`, as the safetensors and pickle indexes are.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._extras import require
+from ..checkpoint import shards_from_index
 from ..errors import CheckpointError
 from ..hub import resolve_file
 
@@ -29,7 +30,6 @@ TF2_WEIGHTS_NAME = "tf_model.h5"
 TF2_WEIGHTS_INDEX_NAME = "tf_model.h5.index.json"
 # compressed datasets may not expand beyond this multiple of the file's size (an HDF5 "zip bomb")
 _MAX_INFLATION = 64
-_MAX_INDEX_BYTES = 100_000_000
 
 
 def find_tf_weight_files(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> list[Path] | None:
@@ -40,16 +40,7 @@ def find_tf_weight_files(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> 
     index = resolve_file(name_or_path, TF2_WEIGHTS_INDEX_NAME, required=False, **hub_kwargs)
     if index is None:
         return None
-    if index.stat().st_size > _MAX_INDEX_BYTES:
-        raise CheckpointError(f"'{index}' is larger than {_MAX_INDEX_BYTES} bytes; it is not a weight index.")
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
-        raise CheckpointError(f"'{index}' is not a valid JSON weight index: {error}") from None
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) and v.endswith(".h5")
-                                                   for v in weight_map.values()):
-        raise CheckpointError(f"'{index}' needs a 'weight_map' mapping weight names to '.h5' shard files.")
-    return [resolve_file(name_or_path, shard, **hub_kwargs) for shard in sorted(set(weight_map.values()))]
+    return [resolve_file(name_or_path, shard, **hub_kwargs) for shard in shards_from_index(index, ".h5")]
 
 
 def load_tf_weights(files: list[Path]) -> dict[str, np.ndarray]:

@@ -16,14 +16,22 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .._extras import require
-from ..checkpoint import LoadReport, find_weight_files, load_state_dict, rename_legacy_keys, save_state_dict
-from ..configuration import PretrainedConfig
+from ..checkpoint import (
+    LoadReport,
+    align_prefix,
+    compare_checkpoint_keys,
+    find_weight_files,
+    load_state_dict,
+    normalize_checkpoint_keys,
+    prepare_save_directory,
+    save_state_dict,
+)
+from ..configuration import PretrainedConfig, load_model_config
 from ..errors import CheckpointError, ConfigError, InputError
 from ..modeling.tf_weights import find_tf_weight_files, load_tf_weights
 
@@ -213,13 +221,8 @@ class TFPreTrainedModel(keras.Model):
         keys and layouts, so `DistilBert*.from_pretrained` (ours or the reference's) loads the folder."""
         import torch
 
-        if not safe_serialization:
-            raise CheckpointError("distilkit writes safetensors only (no pickle, no Keras HDF5); drop "
-                                  "safe_serialization=False")
-        directory = Path(save_directory)
-        if directory.is_file():
-            raise CheckpointError(f"save_directory={str(directory)!r} is a file; pass a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = prepare_save_directory(save_directory, safe_serialization=safe_serialization,
+                                           formats="no pickle, no Keras HDF5")
         state = {key: torch.from_numpy(value) for key, value in self.state_dict().items()}
         save_state_dict(state, directory, max_shard_size=max_shard_size)
         self.config.architectures = [self.pytorch_class_name]
@@ -242,36 +245,22 @@ class TFPreTrainedModel(keras.Model):
         is accepted and changes nothing — or else a legacy `tf_model.h5`. Config-field keywords override the
         config (`num_labels=10` gives a fresh, reported head)."""
         hub_kwargs = dict(cache_dir=cache_dir, revision=revision, local_files_only=local_files_only, token=token)
-        if not isinstance(config, PretrainedConfig):
-            source = pretrained_model_name_or_path if config is None else config
-            config, unused = cls.config_class.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs,
-                                                              **config_kwargs)
-            if unused:
-                raise ConfigError(f"{cls.__name__}.from_pretrained got unknown arguments {sorted(unused)}; they are "
-                                  f"neither loading options nor {cls.config_class.__name__} fields")
-        else:
-            config = config.copy()
-            for key, value in config_kwargs.items():
-                setattr(config, key, value)
-            config.validate()
-
+        config = load_model_config(cls.config_class, pretrained_model_name_or_path, config, config_kwargs,
+                                   caller=f"{cls.__name__}.from_pretrained", **hub_kwargs)
         state = read_weights(pretrained_model_name_or_path, hub_kwargs)
         model = cls(config)
         report = model.load_state(state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes,
                                   source=str(pretrained_model_name_or_path))
         model.config.name_or_path = str(pretrained_model_name_or_path)
         if output_loading_info:
-            return model, {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
-                           "mismatched_keys": report.mismatched}
+            return model, report.loading_info()
         return model
 
     def load_state(self, state: dict[str, np.ndarray], *, strict: bool = True,
                    ignore_mismatched_sizes: bool = False, source: str = "the checkpoint") -> LoadReport:
         """Assign a PyTorch-layout state dict to the variables, by the same rules as the PyTorch classes."""
-        state = rename_legacy_keys(state)
-        state = {key: value for key, value in state.items() if not key.endswith("embeddings.position_ids")}
         variables = self.checkpoint_variables()
-        state = self.align_prefix(state, set(variables))
+        state = normalize_checkpoint_keys(state, set(variables), self.base_model_prefix)
         tied = getattr(self.config, "tie_word_embeddings", True) and "vocab_projector.bias" in variables
         if tied and "vocab_projector.weight" in state:
             embeddings = state.get("distilbert.embeddings.word_embeddings.weight")
@@ -282,54 +271,26 @@ class TFPreTrainedModel(keras.Model):
 
         shapes = {key: tuple(variable.shape[::-1] if transposed else variable.shape)
                   for key, (variable, transposed) in variables.items()}
-        missing = sorted(set(shapes) - set(state))
-        unexpected = sorted(set(state) - set(shapes))
-        mismatched = [(key, tuple(state[key].shape), shapes[key]) for key in sorted(set(shapes) & set(state))
-                      if tuple(state[key].shape) != shapes[key]]
-
         prefix = f"{self.base_model_prefix}."
+        report = compare_checkpoint_keys({key: tuple(value.shape) for key, value in state.items()}, shapes,
+                                         is_encoder=lambda key: self.is_base_model or key.startswith(prefix),
+                                         strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                                         source=source)
 
-        def is_encoder(key: str) -> bool:
-            return self.is_base_model or key.startswith(prefix)
-
-        bad_missing = [key for key in missing if is_encoder(key)]
-        if bad_missing and strict:
-            raise CheckpointError(f"{source}: the checkpoint lacks {len(bad_missing)} encoder weights: "
-                                  f"{', '.join(bad_missing)}. Is it a checkpoint of this architecture? Pass "
-                                  "strict=False to initialise them freshly instead.")
-        bad_shapes = [item for item in mismatched if is_encoder(item[0])]
-        if bad_shapes and not ignore_mismatched_sizes:
-            details = "; ".join(f"{key}: checkpoint {list(saved)} vs model {list(wanted)}"
-                                for key, saved, wanted in bad_shapes)
-            raise CheckpointError(f"{source}: shape mismatch for {len(bad_shapes)} weights: {details}. Check that "
-                                  "the config matches the checkpoint, or pass ignore_mismatched_sizes=True to "
-                                  "initialise them freshly.")
-
-        fresh = set(missing) | {key for key, _, _ in mismatched}  # keep the initial values built in __init__
+        # keep the initial values built in __init__
+        fresh = set(report.missing) | {key for key, _, _ in report.mismatched}
         for key, (variable, transposed) in variables.items():
             if key not in fresh:
                 value = np.asarray(state[key], dtype=variable.dtype)
                 variable.assign(value.T if transposed else value)
 
-        report = LoadReport(missing=missing, unexpected=unexpected, mismatched=mismatched)
-        if missing or mismatched:
-            logger.warning("%s: some weights were freshly initialised; train the model before using it for "
-                           "predictions.\n%s", source, report)
-        elif unexpected:
-            logger.info("%s: checkpoint weights not used by %s.\n%s", source, type(self).__name__, report)
+        report.log(logger, source, type(self).__name__)
         self.load_report = report
         return report
 
     def align_prefix(self, state: dict[str, np.ndarray], model_keys: set[str]) -> dict[str, np.ndarray]:
         """Add or strip the base-model prefix so base checkpoints load into heads and the reverse."""
-        prefix = f"{self.base_model_prefix}."
-        model_is_head = any(key.startswith(prefix) for key in model_keys)
-        checkpoint_is_head = any(key.startswith(prefix) for key in state)
-        if model_is_head and not checkpoint_is_head:
-            return {(prefix + key if prefix + key in model_keys else key): value for key, value in state.items()}
-        if not model_is_head and checkpoint_is_head:
-            return {key.removeprefix(prefix): value for key, value in state.items()}
-        return state
+        return align_prefix(state, model_keys, self.base_model_prefix)
 
 
 def read_weights(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> dict[str, np.ndarray]:
