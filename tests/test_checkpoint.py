@@ -403,6 +403,27 @@ def test_bad_index_files(tmp_path, index, match):
         find_weight_files(model)
 
 
+
+@pytest.mark.parametrize(
+    "index, match",
+    [({"weight_map": {"a": "../outside.h5"}}, "outside the model directory"),
+     ({"weight_map": {"a": "model.safetensors"}}, "must end in '.h5'"),
+     ({"weight_map": {}}, "weight_map"), ([1, 2], "weight_map"), (None, "not a valid JSON weight index")],
+)  # fmt: skip
+def test_tf_h5_index_files_get_the_same_checks(tmp_path, index, match):
+    # tf_model.h5.index.json goes through checkpoint.shards_from_index, as the safetensors and pickle indexes do
+    from distilkit.modeling.tf_weights import find_tf_weight_files
+
+    (tmp_path / "tf_model-00002-of-00002.h5").write_bytes(b"")
+    (tmp_path / "tf_model-00001-of-00002.h5").write_bytes(b"")
+    good = {"weight_map": {"a": "tf_model-00002-of-00002.h5", "b": "tf_model-00001-of-00002.h5"}}
+    (tmp_path / "tf_model.h5.index.json").write_text(json.dumps(good))
+    assert [path.name for path in find_tf_weight_files(tmp_path)] == ["tf_model-00001-of-00002.h5",
+                                                                      "tf_model-00002-of-00002.h5"]
+    (tmp_path / "tf_model.h5.index.json").write_text("{" if index is None else json.dumps(index))
+    with pytest.raises(CheckpointError, match=match):
+        find_tf_weight_files(tmp_path)
+
 def test_index_that_is_not_json(tmp_path):
     (tmp_path / "model.safetensors.index.json").write_bytes(b'{"weight_map": \xff')
     with pytest.raises(CheckpointError, match="not a valid JSON weight index"):
