@@ -270,3 +270,57 @@ def test_threads_option_and_one_forward_at_a_time(classifier_folder):
         torch.set_num_threads(before)
     with pytest.raises(InputError, match="threads must be"):
         pipeline("text-classification", model=classifier_folder, threads=0)
+
+
+def every_output(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    output = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, packed=True)
+    return [output.logits, *output.hidden_states]
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu", "gelu_new"])
+def test_onednn_linear_path_equals_the_modules_as_written(monkeypatch, activation):
+    """The fused oneDNN kernel (inference only) gives what the nn.Linear + activation modules give."""
+    from distilkit.modeling import kernels
+
+    if not kernels.ENABLED:
+        pytest.fail("this torch build has no oneDNN linear; the CPU builds distilkit pins all have it")
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(tiny_config(activation=activation)).eval()
+    ids, mask = random_batch(torch.Generator().manual_seed(1), 9, 30)
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+
+    def counting(*args):
+        calls.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", counting)
+    with torch.inference_mode():
+        fused = every_output(model, ids, mask)
+    assert calls.count("gelu") == (2 if activation == "gelu" else 0)  # one lin1 per layer, GELU fused
+    assert calls.count("relu") == (3 if activation == "relu" else 1)  # + pre_classifier's ReLU
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    calls.clear()
+    with torch.inference_mode():
+        written = every_output(model, ids, mask)
+    assert calls == []
+    for a, b in zip(fused, written, strict=True):
+        assert largest(a - b) <= 1e-5
+
+
+def test_onednn_linear_path_keeps_gradients_and_hooks():
+    """Where gradients are recorded or a hook watches a layer, the modules run as written."""
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(tiny_config()).eval()
+    ids, mask = random_batch(torch.Generator().manual_seed(2), 4, 12)
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    model(inputs_embeds=embeds, attention_mask=mask).logits.sum().backward()
+    assert embeds.grad is not None and largest(embeds.grad) > 0
+    assert model.distilbert.transformer.layer[0].ffn.lin1.weight.grad is not None
+
+    seen = []
+    model.distilbert.transformer.layer[1].attention.q_lin.register_forward_hook(
+        lambda module, inputs, output: seen.append(tuple(output.shape)))
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask, packed=True)
+    assert seen == [(int(mask.sum()), 32)]  # packed: one row per real token

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..configuration import DistilBertConfig
 from ..errors import InputError
+from .kernels import linear
 from .outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -35,6 +36,8 @@ from .packing import Packing, check_right_padded
 from .pretrained import PreTrainedModel
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+# the heads' ReLU after pre_classifier, as in the reference a function, not a submodule of the model
+RELU = nn.ReLU()
 
 
 class GELUActivation(nn.Module):
@@ -152,9 +155,9 @@ class DistilBertSelfAttention(nn.Module):
 
             def heads(projected: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, Dh)
                 return projected.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        query = heads(self.q_lin(hidden))  # (B, H, T, Dh)
-        key = heads(self.k_lin(hidden))  # (B, H, T, Dh)
-        value = heads(self.v_lin(hidden))  # (B, H, T, Dh)
+        query = heads(linear(self.q_lin, hidden))  # (B, H, T, Dh)
+        key = heads(linear(self.k_lin, hidden))  # (B, H, T, Dh)
+        value = heads(linear(self.v_lin, hidden))  # (B, H, T, Dh)
         scale = self.head_dim**-0.5
 
         weights = None
@@ -173,7 +176,7 @@ class DistilBertSelfAttention(nn.Module):
         context = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         if packing is not None:
             context = packing.pack(context)  # (N, D)
-        return self.out_lin(context), weights
+        return linear(self.out_lin, context), weights
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -202,7 +205,7 @@ class FFN(nn.Module):
         return self._forward(hidden)
 
     def _forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.lin2(self.activation(self.lin1(hidden))))  # (B, T, D)
+        return self.dropout(linear(self.lin2, linear(self.lin1, hidden, self.activation)))  # (B, T, D)
 
 
 class TransformerBlock(nn.Module):
@@ -459,7 +462,8 @@ class DistilBertForMaskedLM(DistilBertPreTrainedHead):
 
     def vocab_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The head alone: encoder states (..., D) -> vocabulary logits (..., V)."""
-        return self.vocab_projector(self.vocab_layer_norm(self.activation(self.vocab_transform(hidden))))
+        transformed = linear(self.vocab_transform, hidden, self.activation)  # (..., D)
+        return linear(self.vocab_projector, self.vocab_layer_norm(transformed))  # (..., V)
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
@@ -509,7 +513,7 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedHead):
         encoded, packing = self.encode(input_ids, attention_mask, inputs_embeds, position_ids, output_attentions,
                                        output_hidden_states, kwargs)
         pooled = self.first_token(encoded.last_hidden_state, packing)  # (B, D): the [CLS] token
-        pooled = self.dropout(F.relu(self.pre_classifier(pooled)))  # (B, D)
+        pooled = self.dropout(linear(self.pre_classifier, pooled, RELU))  # (B, D)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = None
         if labels is not None:
@@ -676,7 +680,7 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedHead):
                                        flatten(inputs_embeds, 2), flatten(position_ids, 1), output_attentions,
                                        output_hidden_states, kwargs)
         pooled = self.first_token(encoded.last_hidden_state, packing)  # (B*C, D)
-        pooled = self.dropout(F.relu(self.pre_classifier(pooled)))  # (B*C, D)
+        pooled = self.dropout(linear(self.pre_classifier, pooled, RELU))  # (B*C, D)
         logits = self.classifier(pooled).view(-1, choices)  # (B, C)
         loss = None
         if labels is not None:
