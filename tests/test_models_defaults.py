@@ -77,7 +77,7 @@ def test_recipe_end_to_end_on_a_tiny_slice(name, task, text, models_root, monkey
     def quick(folder):
         return builders[name](folder, limit=24, overrides=overrides)
 
-    monkeypatch.setitem(recipes.RECIPES, name, registry.Recipe(name, "tiny slice", 1, quick))
+    monkeypatch.setitem(recipes.RECIPES, name, registry.Recipe(name, "tiny slice", quick))
     runner = pipeline(task)
     folder = models_root / name
     card = (folder / "README.md").read_text()

@@ -24,7 +24,7 @@ def counting_recipe(tmp_path, monkeypatch):
         (folder / "sub" / "notes.txt").write_text("hello")
         return {"recipe": "toy"}
 
-    monkeypatch.setitem(recipes.RECIPES, "toy", Recipe("toy", "a toy model", 1, build))
+    monkeypatch.setitem(recipes.RECIPES, "toy", Recipe("toy", "a toy model", build))
     return builds
 
 
@@ -56,7 +56,7 @@ def test_failed_build_leaves_no_partial_model(tmp_path, monkeypatch):
         (folder / "half.bin").write_bytes(b"x")
         raise DistilkitError("download failed")
 
-    monkeypatch.setitem(recipes.RECIPES, "broken", Recipe("broken", "fails", 1, build))
+    monkeypatch.setitem(recipes.RECIPES, "broken", Recipe("broken", "fails", build))
     with pytest.raises(DistilkitError, match="download failed"):
         registry.ensure("broken")
     assert [path.name for path in (tmp_path / "models").iterdir()] == [".broken.lock"]  # only the build lock
@@ -77,7 +77,7 @@ def test_a_build_whose_weights_hold_nan_is_refused_and_not_cached(tmp_path, monk
         save_file({"encoder.weight": torch.tensor([[0.5, float("nan")], [1.0, 2.0]])}, folder / "model.safetensors")
         return {"recipe": "diverged"}
 
-    monkeypatch.setitem(recipes.RECIPES, "diverged", Recipe("diverged", "NaN weights", 1, build))
+    monkeypatch.setitem(recipes.RECIPES, "diverged", Recipe("diverged", "NaN weights", build))
     with pytest.raises(CheckpointError, match=r"'diverged' just built \(model.safetensors\).*encoder.weight"):
         registry.ensure("diverged")
     assert [path.name for path in (tmp_path / "models").iterdir()] == [".diverged.lock"]  # only the build lock

@@ -31,7 +31,6 @@ SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"
 class Recipe:
     name: str
     summary: str
-    minutes: int  # rough build time on a 2-core machine, shown before a build starts
     build: Callable[[Path], dict]  # writes the model into a folder; returns facts for the manifest
 
 
@@ -351,11 +350,10 @@ def build_fill_mask(folder: Path, *, limit: int | None = None, overrides: dict |
 
 
 RECIPES: dict[str, Recipe] = {
-    "embeddings": Recipe("embeddings", "sentence embeddings (all-MiniLM-L6-v2, mean pooling)", 1,
-                         build_embeddings),
-    "sentiment": Recipe("sentiment", "binary sentiment (Rotten Tomatoes, fine-tuned all-MiniLM-L6-v2)", 6,
+    "embeddings": Recipe("embeddings", "sentence embeddings (all-MiniLM-L6-v2, mean pooling)", build_embeddings),
+    "sentiment": Recipe("sentiment", "binary sentiment (Rotten Tomatoes, fine-tuned all-MiniLM-L6-v2)",
                         build_sentiment),
-    "ner": Recipe("ner", "named entities, 10 WNUT-16 types (fine-tuned all-MiniLM-L6-v2)", 10, build_ner),
-    "fill-mask": Recipe("fill-mask", "masked-word prediction (all-MiniLM-L6-v2 fine-tuned with an MLM head on Jane Austen)", 20,
-                        build_fill_mask),
+    "ner": Recipe("ner", "named entities, 10 WNUT-16 types (fine-tuned all-MiniLM-L6-v2)", build_ner),
+    "fill-mask": Recipe("fill-mask", "masked-word prediction (all-MiniLM-L6-v2 fine-tuned with an MLM head on Jane "
+                        "Austen)", build_fill_mask),
 }
