@@ -423,6 +423,47 @@ def test_progress_bar_counts_items_of_lists_and_generators(capsys):
         quiet(texts, progress="yes")
 
 
+def test_remote_pipeline_takes_progress_at_construction_and_advances_per_answer(monkeypatch, capsys):
+    import tqdm.auto
+    from fake_openai import FakeOpenAI
+
+    updates = []
+
+    class RecordingBar(tqdm.auto.tqdm):  # the real bar, also noting each update
+        def update(self, n=1):
+            if n:  # the pipeline's final catch-up adds 0 when every input was counted
+                updates.append(n)
+            return super().update(n)
+
+    fake = FakeOpenAI()
+    url = fake.start()
+    try:
+        settings = {"base_url": url, "api_key": "sk-test", "max_concurrency": 3}
+        texts = ["I loved it", "Dull and far too long", "A great film", "I hate it", "great", "boring"]
+        clf = pipeline("text-classification", model="openai:slow", labels=["POSITIVE", "NEGATIVE"],
+                       model_kwargs=settings, progress=True)
+        quiet = pipeline("text-classification", model="openai:slow", labels=["POSITIVE", "NEGATIVE"],
+                         model_kwargs=settings)
+        monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+        expected = quiet(texts)
+        assert capsys.readouterr().err == "" and updates == []  # off by default
+        assert clf(texts) == expected
+        assert updates == [1] * 6  # one step per answered input, as answers arrive
+        assert "6/6" in capsys.readouterr().err
+        updates.clear()
+        assert quiet(texts[:4], progress=True) == expected[:4] and updates == [1] * 4  # per call too
+        one = pipeline("text-classification", model="openai:good", labels=["POSITIVE", "NEGATIVE"],
+                       model_kwargs={**settings, "max_concurrency": 1}, progress=True)
+        updates.clear()
+        assert [result["label"] for result in one(texts[:3])] == ["POSITIVE", "NEGATIVE", "POSITIVE"]
+        assert updates == [1] * 3
+        with pytest.raises(InputError, match="progress='yes' must be True or False"):
+            pipeline("text-classification", model="openai:good", labels=["POSITIVE"], model_kwargs=settings,
+                     progress="yes")
+    finally:
+        fake.stop()
+
+
 def test_cli_version_task_options_and_file_progress(tmp_path, capsys):
     from distilkit import __version__
     from distilkit.cli import main
@@ -485,3 +526,4 @@ def test_readme_fine_tuning_snippet_runs_as_written(tmp_path, monkeypatch, capsy
         {"input_ids", "attention_mask", "labels"}
     assert "'test_accuracy': " in capsys.readouterr().out
     assert (tmp_path / "out").is_dir()
+

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,16 @@ from ..remote.answers import (
     value_spans,
 )
 from ..remote.backend import SETTINGS, OpenAICompatible, Usage
-from .base import Params, Pipeline, check_batch_size, check_text, check_top_k, reject_unknown
+from .base import (
+    _PROGRESS,
+    Params,
+    Pipeline,
+    check_batch_size,
+    check_progress,
+    check_text,
+    check_top_k,
+    reject_unknown,
+)
 from .question_answering import QuestionAnsweringPipeline
 from .text_classification import TextClassificationPipeline
 from .token_classification import STRATEGIES, TokenClassificationPipeline, split_tag
@@ -107,6 +116,7 @@ class RemotePipeline(Pipeline):
         self.device = None
         self.batch_size = check_batch_size(batch_size)  # accepted for the local pipelines' sake; unused
         self.usage = Usage()
+        self.progress = check_progress(kwargs.pop("progress", False))  # a bar per call, as the local pipelines
         self._defaults = dict(kwargs)
         self._sanitize_parameters(**self._defaults)  # a bad option fails now, not at the first call
 
@@ -138,17 +148,25 @@ class RemotePipeline(Pipeline):
         prompts = [self.prompt(item, name, **options) for item, name in zip(items, names, strict=True)]
         timeout = postprocess.get("timeout", self.model.timeout)
         workers = min(self.model.max_concurrency, len(items))
+        bar = _PROGRESS.get()  # the call's progress bar (None without progress=True), advanced per answered input
         if workers == 1:
-            return [
-                self._ask(item, name, prompt, timeout, postprocess)
-                for item, name, prompt in zip(items, names, prompts, strict=True)
-            ]
+            results = []
+            for item, name, prompt in zip(items, names, prompts, strict=True):
+                results.append(self._ask(item, name, prompt, timeout, postprocess))
+                if bar is not None:
+                    bar.update(1)
+            return results
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="distilkit-remote")
         try:
             futures = [
                 executor.submit(self._ask, item, name, prompt, timeout, postprocess)
                 for item, name, prompt in zip(items, names, prompts, strict=True)
             ]
+            for future in as_completed(futures):  # in this thread, as answers arrive
+                if future.exception() is not None:
+                    break  # the first failure in input order is raised below
+                if bar is not None:
+                    bar.update(1)
             return [future.result() for future in futures]
         finally:  # on the first error, inputs not yet sent are dropped; those in flight end by their deadline
             executor.shutdown(wait=True, cancel_futures=True)
