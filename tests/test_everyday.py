@@ -527,3 +527,86 @@ def test_readme_fine_tuning_snippet_runs_as_written(tmp_path, monkeypatch, capsy
     assert "'test_accuracy': " in capsys.readouterr().out
     assert (tmp_path / "out").is_dir()
 
+
+# ---------------------------------------------------------------- `distilkit train` defaults on small data (item 9)
+
+POSITIVE, NEGATIVE = "good great fine nice superb lovely".split(), "bad awful poor dull boring nasty".split()
+FILLERS = "the a film movie plot cast was is very so".split()
+REVIEW_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLERS]
+
+
+def reviews(count, seed):
+    """Rows of three filler words and one positive or negative word, in random order; labels alternate."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        label = index % 2
+        words = [*rng.sample(FILLERS, 3), rng.choice(POSITIVE if label else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def pretrained_tiny_encoder(folder):
+    """A tiny encoder whose features already tell the two kinds of words apart, as a real pretrained encoder's do:
+    trained briefly with a classification head on other rows, then saved without that head."""
+    from distilkit import Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    tokenizer = DistilBertTokenizerFast(vocab={token: index for index, token in enumerate(REVIEW_VOCAB)})
+    model = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=len(REVIEW_VOCAB), dim=128, n_heads=2,
+                                                                 n_layers=1, hidden_dim=256))
+    rows = reviews(64, seed=7)
+    encoded = tokenizer([text for text, _ in rows])
+    examples = [{"input_ids": ids, "labels": label} for ids, (_, label) in zip(encoded["input_ids"], rows, strict=True)]
+    arguments = TrainingArguments(output_dir=str(folder / "pretraining"), max_steps=40, learning_rate=3e-3,
+                                  per_device_train_batch_size=16, save_strategy="no", disable_tqdm=True, seed=0)
+    Trainer(model, arguments, train_dataset=examples).train()
+    model.distilbert.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def held_out_scores(folder, tokenizer, rows):
+    model = DistilBertForSequenceClassification.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**tokenizer([text for text, _ in rows], padding=True, return_tensors="pt")).logits
+    names = [model.config.id2label[index] for index in logits.argmax(-1).tolist()]
+    index_of = {name: index for index, name in model.config.id2label.items()}
+    ids = torch.tensor([index_of["positive" if label else "negative"] for _, label in rows])
+    accuracy = sum(name == ("positive" if label else "negative") for name, (_, label) in zip(names, rows, strict=True))
+    return accuracy / len(rows), torch.nn.functional.cross_entropy(logits, ids).item()
+
+
+def test_train_defaults_learn_forty_rows_and_say_what_they_chose(tmp_path, capsys):
+    from distilkit.cli import build_parser, main
+    from distilkit.training import train
+    from distilkit.training.api import MAX_EPOCHS, MIN_STEPS, default_epochs
+
+    base = tmp_path / "base"
+    tokenizer = pretrained_tiny_encoder(base)
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(f"{text},{'positive' if label else 'negative'}\n"
+                                             for text, label in reviews(40, seed=1)))
+    held_out = reviews(100, seed=2)
+
+    # the former defaults: 3 epochs of batch 16 are 9 optimizer steps; the loss stays at ln 2 = 0.693
+    train(data, tmp_path / "old", model=base, epochs=3, disable_tqdm=True)
+    _, old_loss = held_out_scores(tmp_path / "old", tokenizer, held_out)
+    assert old_loss > 0.65
+
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "new"), "--model", str(base)]) == 0
+    err = capsys.readouterr().err
+    assert "training on 40 rows, batch size 16 (3 steps per epoch): 40 epochs (chosen for at least 120" in err
+    assert "120 optimizer steps, learning rate 5e-05" in err
+    assert DistilBertConfig.from_pretrained(tmp_path / "new").label2id == {"negative": 0, "positive": 1}
+    accuracy, loss = held_out_scores(tmp_path / "new", tokenizer, held_out)
+    assert accuracy >= 0.95 and loss < 0.55
+
+    # big data keeps the reference's 3 epochs; tiny data is capped
+    assert [default_epochs(rows, 16) for rows in (100_000, 640, 600, 40, 2)] == [3, 3, 4, 40, MAX_EPOCHS]
+    description = build_parser()._subparsers._group_actions[0].choices["train"].description
+    assert f"at least {MIN_STEPS} optimizer steps" in description and f"at most {MAX_EPOCHS} epochs" in description

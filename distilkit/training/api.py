@@ -3,13 +3,20 @@
 Rows need a text column and a label column. String labels become class ids in sorted order and are stored as the
 model's `id2label`; integer labels are used as they are. The result is a model folder (weights, config, tokenizer)
 that `from_pretrained` loads.
+
+Without `epochs`, the number of epochs is chosen from the data: 3 (the reference's default) when that already makes
+`MIN_STEPS` optimizer steps, else enough epochs for `MIN_STEPS` (at most `MAX_EPOCHS`). A fresh classification head
+on a pretrained encoder needs on the order of a hundred steps at learning rate 5e-5 before it predicts better than
+chance: 40 rows at batch 16 make 9 steps in 3 epochs, measured to leave the loss at ln 2; 120 steps learned them.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,10 @@ from ..errors import InputError
 from .arguments import TrainingArguments
 from .metrics import classification_metrics
 from .trainer import Trainer
+
+DEFAULT_EPOCHS = 3  # the reference's num_train_epochs: what data with enough rows gets
+MIN_STEPS = 120  # optimizer steps the chosen schedule makes at least
+MAX_EPOCHS = 100  # the most epochs chosen for tiny data (a few rows)
 
 
 def read_examples(path: str | os.PathLike, text_column: str = "text", label_column: str = "label"
@@ -89,12 +100,25 @@ def label_vocabulary(labels: list[Any]) -> tuple[list[int], dict[int, str] | Non
     return [index[str(label)] for label in labels], dict(enumerate(names))
 
 
+def default_epochs(rows: int, batch_size: int) -> int:
+    """The epochs `train` runs when none are given: `DEFAULT_EPOCHS`, or more on small data so that training makes
+    at least `MIN_STEPS` optimizer steps, capped at `MAX_EPOCHS`.
+
+    >>> default_epochs(5000, 16), default_epochs(800, 16), default_epochs(40, 16), default_epochs(5, 16)
+    (3, 3, 40, 100)
+    """
+    steps_per_epoch = math.ceil(rows / batch_size)
+    return max(DEFAULT_EPOCHS, min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch)))
+
+
 def train(data: str | os.PathLike, output_dir: str | os.PathLike, *, model: str | os.PathLike | None = None,
-          epochs: float = 3.0, learning_rate: float = 5e-5, batch_size: int = 16, text_column: str = "text",
+          epochs: float | None = None, learning_rate: float = 5e-5, batch_size: int = 16, text_column: str = "text",
           label_column: str = "label", seed: int = 42, max_length: int = 128,
           eval_data: str | os.PathLike | None = None, disable_tqdm: bool = False) -> Path:
-    """Fine-tune `DistilBertForSequenceClassification` from `model` (a model folder) on `data`, evaluate on `eval_data` after each epoch when given (keeping the best epoch), and save
-    model + tokenizer into `output_dir`, which is returned."""
+    """Fine-tune `DistilBertForSequenceClassification` from `model` (a model folder) on `data`, evaluate on
+    `eval_data` after each epoch when given (keeping the best epoch), and save model + tokenizer into `output_dir`,
+    which is returned. `epochs=None` chooses them from the data (`default_epochs`); unless `disable_tqdm`, the
+    plan (rows, batch size, epochs, optimizer steps) is printed to stderr before training starts."""
     from ..auto import AutoTokenizer
     from ..modeling import DistilBertForSequenceClassification
 
@@ -120,9 +144,21 @@ def train(data: str | os.PathLike, output_dir: str | os.PathLike, *, model: str 
     if model is None:
         raise InputError("train() needs model=: a model folder to start from (the `distilkit train` command "
                          "defaults it to the embedded 'embeddings' encoder)")
+    steps_per_epoch = math.ceil(len(texts) / batch_size)
+    chosen = epochs is None
+    if chosen:
+        epochs = default_epochs(len(texts), batch_size)
+    if not disable_tqdm:
+        why = (f" (chosen for at least {MIN_STEPS} optimizer steps; set epochs to change it)"
+               if chosen and epochs > DEFAULT_EPOCHS else "")
+        print(f"training on {len(texts)} rows, batch size {batch_size} ({steps_per_epoch} steps per epoch): "
+              f"{epochs:g} epochs{why}, {math.ceil(steps_per_epoch * epochs)} optimizer steps, learning rate "
+              f"{learning_rate:g}", file=sys.stderr)
     base = model
     tokenizer = AutoTokenizer.from_pretrained(base)
-    label_options = {"id2label": id2label} if id2label is not None else {"num_labels": num_labels}
+    # both maps: a loaded config's label2id is not rebuilt from an id2label override (as in the reference)
+    label_options = ({"id2label": id2label, "label2id": {name: index for index, name in id2label.items()}}
+                     if id2label is not None else {"num_labels": num_labels})
     classifier = DistilBertForSequenceClassification.from_pretrained(
         base, problem_type="single_label_classification", **label_options)
 
