@@ -156,16 +156,18 @@ class AutoModelForPreTraining(_AutoModelBase):
 class AutoModelForSequenceClassification(_AutoModelBase):
     """A text classifier from a checkpoint (`DistilBertForSequenceClassification`): a score per label per text.
 
-    Loading a bare encoder with `num_labels=` (or `id2label=`) gives a freshly initialised head to fine-tune (the
-    log names the new weights); loading a fine-tuned classifier restores its head and labels.
+    Loading a bare encoder with `num_labels=` (or `id2label=` and `label2id=`: as in the reference, overriding one
+    map does not rebuild the other) gives a freshly initialised head to fine-tune (the log names the new weights);
+    loading a fine-tuned classifier restores its head and labels.
 
     >>> from distilkit import AutoModelForSequenceClassification, DistilBertConfig, DistilBertModel
     >>> config = DistilBertConfig(vocab_size=30, dim=32, n_heads=2, n_layers=1, hidden_dim=64)  # a tiny model
     >>> DistilBertModel(config).save_pretrained("my-encoder")
-    >>> model = AutoModelForSequenceClassification.from_pretrained(
-    ...     "my-encoder", id2label={0: "negative", 1: "neutral", 2: "positive"})  # a new head to fine-tune
-    >>> type(model).__name__, model.config.num_labels
-    ('DistilBertForSequenceClassification', 3)
+    >>> id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    >>> model = AutoModelForSequenceClassification.from_pretrained(   # a new head to fine-tune
+    ...     "my-encoder", id2label=id2label, label2id={name: index for index, name in id2label.items()})
+    >>> type(model).__name__, model.config.num_labels, model.config.label2id["positive"]
+    ('DistilBertForSequenceClassification', 3, 2)
     >>> model.save_pretrained("my-classifier")
     >>> AutoModelForSequenceClassification.from_pretrained("my-classifier").config.id2label[2]
     'positive'
