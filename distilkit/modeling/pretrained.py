@@ -29,6 +29,7 @@ from ..checkpoint import (
     normalize_checkpoint_keys,
     prepare_save_directory,
     read_tensor_specs,
+    release_freed_memory,
     save_state_dict,
 )
 from ..configuration import PretrainedConfig, load_model_config
@@ -329,6 +330,8 @@ class PreTrainedModel(nn.Module):
         model = model.to(target_dtype)
         model.config.name_or_path = str(pretrained_model_name_or_path)
         model.eval()  # the reference returns loaded models in eval mode
+        del state
+        release_freed_memory()  # the checkpoint's copy of every tensor was just freed
         if output_loading_info:
             return model, report.loading_info()
         return model

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoint import release_freed_memory
 from ..errors import ConfigError, InputError
 
 METHOD = "int8_dynamic"
@@ -132,7 +133,11 @@ def quantize_model(model: nn.Module, method: str = "int8") -> nn.Module:
     if replace_linears(model, convert=True) == 0:
         raise ConfigError(f"{type(model).__name__} has no float Linear layers named {', '.join(QUANTIZED_LAYERS)} "
                           "to quantize (already quantized?)")
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            module.packed()  # FBGEMM's layout now, not in the first forward: its transient copies are freed below
     model.config.quantization_config = quantization_config()
+    release_freed_memory()  # the float weights of the swapped layers
     return model
 
 
