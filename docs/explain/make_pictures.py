@@ -1,7 +1,7 @@
 """Draw the pictures of docs/explain.md from a default model: `python docs/explain/make_pictures.py`.
 
 With the default sentiment model (built on first use) it draws everything: the attention of every layer and head,
-one head large, and the token attributions of the predicted label. `--model embeddings` (the default encoder,
+one head large, the token attributions of the predicted label, and the self-contained HTML report (`report.html`). `--model embeddings` (the default encoder,
 which has no classification head) draws the attention pictures only.
 """
 
@@ -28,6 +28,7 @@ def main() -> None:
     if arguments.model == "sentiment":
         source = pipeline("sentiment-analysis", model=folder)
         explain.plot_attributions(explain.attributions(source, SENTENCE), path=HERE / "attributions.png")
+        explain.save_report(explain.explain_json(source, SENTENCE), HERE / "report.html")
     else:
         source = pipeline("feature-extraction", model=AutoModel.from_pretrained(folder),
                           tokenizer=AutoTokenizer.from_pretrained(folder))
@@ -35,7 +36,7 @@ def main() -> None:
     name = arguments.model
     explain.plot_attention(maps, path=HERE / f"attention_grid_{name}.png")
     explain.plot_attention(maps, layer=arguments.layer, head=arguments.head, path=HERE / f"attention_head_{name}.png")
-    print("\n".join(str(path) for path in sorted(HERE.glob("*.png"))))
+    print("\n".join(str(path) for path in sorted([*HERE.glob("*.png"), *HERE.glob("*.html")])))
 
 
 if __name__ == "__main__":
