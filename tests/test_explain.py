@@ -247,6 +247,16 @@ def test_memory_bound_does_not_change_the_result():
     np.testing.assert_allclose(whole.scores, chunked.scores, atol=1e-5)
 
 
+def test_weights_get_no_gradients_and_keep_their_trainable_flags():
+    ours = classifier()
+    ours.distilbert.embeddings.requires_grad_(False)  # a user's frozen part stays frozen
+    trainable = {name: parameter.requires_grad for name, parameter in ours.named_parameters()}
+    explain.attributions(ours, tokenizer(), TEXT, n_steps=8)
+    assert {name: parameter.requires_grad for name, parameter in ours.named_parameters()} == trainable
+    assert any(trainable.values()) and not all(trainable.values())
+    assert all(parameter.grad is None for parameter in ours.parameters())
+
+
 # -- pipelines -------------------------------------------------------------------------------------------------
 
 

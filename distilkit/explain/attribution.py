@@ -372,6 +372,11 @@ def explain_encoded(model: nn.Module, tokenizer: Any, encoded: Encoded, text: st
     layer = layer if layer is not None else embedding_layer(model)
     was_training = model.training
     model.eval()  # dropout would make every path point random
+    # only the path's embeddings need gradients: autograd then neither records nor keeps what the weights'
+    # gradients would need (restored afterwards, so training code sees its model unchanged)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    for parameter in trainable:
+        parameter.requires_grad_(False)
     try:
         with torch.inference_mode(False), torch.enable_grad():
             with torch.no_grad():
@@ -384,6 +389,8 @@ def explain_encoded(model: nn.Module, tokenizer: Any, encoded: Encoded, text: st
                                                       internal_batch_size)
     finally:
         model.train(was_training)
+        for parameter in trainable:
+            parameter.requires_grad_(True)
     return [Attributions(text=text, tokens=encoded.tokens, offsets=encoded.offsets, scores=score,
                          target=target.label, value=value, baseline_value=base, delta=delta, n_steps=n_steps,
                          method=method, details=target.details)
