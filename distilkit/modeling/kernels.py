@@ -7,7 +7,7 @@ while the output is still in cache. The weights stay the model's own `nn.Linear`
 re-laid out, so memory, `state_dict` and saving are untouched.
 
 The fast path is taken only where it computes exactly what the module would (up to float32 summation order, ~1e-6
-relative): float32 CPU tensors, no gradient being recorded (pipelines run under `torch.inference_mode`), a plain
+relative): float32 CPU tensors of at least `MIN_ROWS` rows, no gradient being recorded (pipelines run under `torch.inference_mode`), a plain
 `nn.Linear`, and no hooks on the layer or the activation that the shortcut would skip. Everything else — training,
 integrated gradients, int8 layers, half precision, accelerators — runs the modules as written.
 `DISTILKIT_ONEDNN_LINEAR=0` turns the fast path off (for comparisons).
@@ -21,11 +21,16 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_globals
 
+# below this many rows oneDNN's per-call weight reorder costs more than it saves (a 12-token sentence, or the
+# heads' one row per input): MKL's sgemm then
+MIN_ROWS = 64
 ENABLED = (
     os.environ.get("DISTILKIT_ONEDNN_LINEAR", "1") != "0"
     and torch.backends.mkldnn.is_available()
     and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 )
+# the op's overload itself: the packet's Python dispatch checks cost ~10 us a call
+_LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise.default if ENABLED else None
 
 
 def fusable_activation(activation: nn.Module | None) -> tuple[str, str] | None:
@@ -57,13 +62,14 @@ def linear(layer: nn.Module, hidden: torch.Tensor, activation: nn.Module | None 
         and type(layer) is nn.Linear
         and hidden.device.type == "cpu"
         and hidden.dtype == torch.float32
+        and hidden.numel() >= MIN_ROWS * hidden.size(-1)
         and layer.weight.dtype == torch.float32
         and not torch.is_grad_enabled()
         and not _hooked(layer)
         and not _hooked(activation)
         and not _global_hooks()
     ):
-        return torch.ops.mkldnn._linear_pointwise(hidden, layer.weight, layer.bias, fused[0], [], fused[1])
+        return _LINEAR_POINTWISE(hidden, layer.weight, layer.bias, fused[0], [], fused[1])
     output = layer(hidden)
     return output if activation is None else activation(output)
 

@@ -95,7 +95,7 @@ class Int8Linear(nn.Module):
         if hidden.device.type != "cpu":
             raise InputError(f"an int8 layer runs on the CPU only; the input is on {hidden.device}")
         flat = hidden.reshape(-1, self.in_features).float()  # (rows, in)
-        output = torch.ops.quantized.linear_dynamic(flat, self.packed(), True)  # (rows, out)
+        output = torch.ops.quantized.linear_dynamic.default(flat, self.packed(), True)  # (rows, out)
         return output.view(*hidden.shape[:-1], self.out_features).to(hidden.dtype)
 
     def extra_repr(self) -> str:
