@@ -32,9 +32,11 @@ def test_completeness_on_200_held_out_sentences_at_50_steps():
         assert result.delta == pytest.approx(float(result.scores.sum()) - difference, abs=1e-4)
         errors.append(abs(result.delta) / max(abs(difference), 1e-12))
         differences.append(abs(difference))
-    errors = np.array(errors)
+    errors, differences = np.array(errors), np.array(differences)
     quantiles = np.quantile(errors, [0.5, 0.9, 0.95, 0.99, 1.0])
     print(f"\n|delta| / |F(x) - F(baseline)| over {len(errors)} sentences: median {quantiles[0]:.2e}, "
           f"90% {quantiles[1]:.2e}, 95% {quantiles[2]:.2e}, 99% {quantiles[3]:.2e}, max {quantiles[4]:.2e}; "
           f"within 1%: {np.mean(errors <= 0.01):.1%}; median |F(x) - F(baseline)| {np.median(differences):.3f}")
+    for name, rows in (("|F(x) - F(baseline)| < 1", differences < 1), ("|F(x) - F(baseline)| >= 1", differences >= 1)):
+        print(f"  {name}: {rows.sum()} sentences, within 1%: {np.mean(errors[rows] <= 0.01) if rows.any() else 0:.1%}")
     assert np.mean(errors <= 0.01) >= 0.95
