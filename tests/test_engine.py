@@ -325,3 +325,53 @@ def test_onednn_linear_path_keeps_gradients_and_hooks():
     with torch.inference_mode():
         model(input_ids=ids, attention_mask=mask, packed=True)
     assert seen == [(int(mask.sum()), 32)]  # packed: one row per real token
+
+
+# -- encoder weights packed for oneDNN -------------------------------------------------------------------------
+
+def test_pipelines_pack_the_encoder_of_models_they_load_and_compute_the_same(classifier_folder, tmp_path):
+    from distilkit.modeling.kernels import PackedLinear
+
+    loaded = pipeline("text-classification", model=classifier_folder, top_k=None)
+    layers = [module for module in loaded.model.modules() if isinstance(module, PackedLinear)]
+    assert len(layers) == 6 * 2  # q/k/v/out + lin1/lin2 in each of the two blocks; the heads stay nn.Linear
+    assert isinstance(loaded.model.pre_classifier, torch.nn.Linear)
+
+    model = DistilBertForSequenceClassification.from_pretrained(classifier_folder)
+    given = pipeline("text-classification", model=model, tokenizer=classifier_folder, top_k=None)
+    assert not any(isinstance(module, PackedLinear) for module in given.model.modules())  # the caller's: as is
+    for batch_size in (1, 7):
+        for mine, theirs in zip(loaded(SENTENCES, batch_size=batch_size), given(SENTENCES, batch_size=4),
+                                strict=True):
+            assert max(abs(a["score"] - b["score"]) for a, b in zip(mine, theirs, strict=True)) <= 1e-6
+
+    # state_dict and saving hold the dense weights: the saved checkpoint is the loaded one
+    original = model.state_dict()
+    packed_state = loaded.model.state_dict()
+    assert list(packed_state) == list(original)
+    assert all(torch.equal(packed_state[key], original[key]) for key in original)
+    loaded.model.save_pretrained(tmp_path / "again")
+    again = DistilBertForSequenceClassification.from_pretrained(tmp_path / "again")
+    assert all(torch.equal(again.state_dict()[key], original[key]) for key in original)
+
+
+def test_packed_layers_give_input_gradients_refuse_training_and_quantize(classifier_folder):
+    from distilkit.modeling.kernels import PackedLinear
+
+    packed = pipeline("text-classification", model=classifier_folder).model
+    dense = DistilBertForSequenceClassification.from_pretrained(classifier_folder)
+    ids, mask = random_batch(torch.Generator().manual_seed(3), 3, 9)
+    gradients = []
+    for model in (packed, dense):
+        embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        model(inputs_embeds=embeds, attention_mask=mask).logits[:, 1].sum().backward()
+        gradients.append(embeds.grad)
+    assert largest(gradients[0] - gradients[1]) <= 1e-5
+
+    packed.train()
+    with pytest.raises(InputError, match="packed for inference"):
+        packed(input_ids=ids, attention_mask=mask)
+    packed.eval()
+    packed.quantize("int8")
+    assert not any(isinstance(module, PackedLinear) for module in packed.modules())
+    assert isinstance(packed.distilbert.transformer.layer[0].ffn.lin1, Int8Linear)

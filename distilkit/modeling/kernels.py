@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_globals
 
+from ..errors import InputError
+
 # below this many rows oneDNN's per-call weight reorder costs more than it saves (a 12-token sentence, or the
 # heads' one row per input): MKL's sgemm then
 MIN_ROWS = 64
@@ -54,22 +56,106 @@ def _global_hooks() -> bool:
     return bool(module_globals._global_forward_hooks or module_globals._global_forward_pre_hooks)
 
 
+def _plain_inference(hidden: torch.Tensor) -> bool:
+    """A float32 CPU tensor, computed with no gradient, tracing, compiling or ONNX export watching."""
+    return (
+        hidden.device.type == "cpu"
+        and hidden.dtype == torch.float32
+        and not torch.is_grad_enabled()
+        and not torch.jit.is_tracing()
+        and not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
+
+class PackedLinear(nn.Module):
+    """An inference-only `nn.Linear` whose weight is kept in oneDNN's blocked layout instead of the dense one.
+
+    MKL's sgemm re-lays out the whole weight on every call; for a few rows that is most of the work. Measured on
+    2 threads here, the encoder's three shapes per block at 12 rows: 3.9 ms with `nn.Linear`, 1.8 ms packed; at
+    800 rows 106 ms and 91 ms. The packed copy replaces the dense one (same memory). Pipelines pack the encoder
+    of the models they load themselves (`pack_linears`); a model passed in by the caller is left as it is.
+
+    `weight` (dense, float32) is computed on demand and is what `state_dict` holds, so saving and loading are
+    unchanged. With gradients, tracing or export the layer computes from the dense weight (inputs' gradients are
+    exact); training it is refused, since the packed weight is not a parameter an optimizer could update.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
+        self.packed_weight = self._pack(linear.weight.detach())
+
+    @staticmethod
+    def _pack(weight: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._reorder_linear_weight(weight.float().contiguous(), 12)  # (out, in), blocked
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """(out, in) float32, dense."""
+        return self.packed_weight.to_dense()
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if _plain_inference(hidden):
+            return _LINEAR_POINTWISE(hidden, self.packed_weight, self.bias, "none", [], "")
+        if self.training and torch.is_grad_enabled():
+            raise InputError("this model's Linear layers were packed for inference by a pipeline, so they cannot "
+                             "be trained; load the model with from_pretrained to train it")
+        bias = None if self.bias is None else self.bias.to(hidden.dtype)
+        return torch.nn.functional.linear(hidden, self.weight.to(hidden.device, hidden.dtype), bias)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        destination[prefix + "weight"] = self.weight
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        key = prefix + "weight"
+        if key in state_dict:
+            weight = state_dict[key]
+            if tuple(weight.shape) != (self.out_features, self.in_features):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape {tuple(weight.shape)}, "
+                                  f"the packed layer has {(self.out_features, self.in_features)}")
+            else:
+                self.packed_weight = self._pack(weight)
+        elif strict:
+            missing_keys.append(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, packed for oneDNN"
+
+
+# the encoder's Linear layers by name (the heads run a few rows per input and stay as they are)
+PACKED_LAYERS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+
+
+def pack_linears(model: nn.Module) -> int:
+    """Swap the encoder's float32 CPU `nn.Linear` layers for `PackedLinear`, in place; returns how many. Nothing is
+    swapped when oneDNN is unavailable or turned off."""
+    if not ENABLED:
+        return 0
+    count = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if (name in PACKED_LAYERS and type(child) is nn.Linear and child.weight.device.type == "cpu"
+                    and child.weight.dtype == torch.float32):
+                setattr(module, name, PackedLinear(child))
+                count += 1
+    return count
+
+
 def linear(layer: nn.Module, hidden: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
     """activation(layer(hidden)): fused in one oneDNN call when it is safe (see the module docstring)."""
     fused = fusable_activation(activation) if ENABLED else None
-    if (
-        fused is not None
-        and type(layer) is nn.Linear
-        and hidden.device.type == "cpu"
-        and hidden.dtype == torch.float32
-        and hidden.numel() >= MIN_ROWS * hidden.size(-1)
-        and layer.weight.dtype == torch.float32
-        and not torch.is_grad_enabled()
-        and not _hooked(layer)
-        and not _hooked(activation)
-        and not _global_hooks()
-    ):
-        return _LINEAR_POINTWISE(hidden, layer.weight, layer.bias, fused[0], [], fused[1])
+    if fused is not None and _plain_inference(hidden) and not (_hooked(layer) or _hooked(activation)
+                                                                or _global_hooks()):
+        if type(layer) is PackedLinear:
+            return _LINEAR_POINTWISE(hidden, layer.packed_weight, layer.bias, fused[0], [], fused[1])
+        if (type(layer) is nn.Linear and layer.weight.dtype == torch.float32
+                and hidden.numel() >= MIN_ROWS * hidden.size(-1)):
+            return _LINEAR_POINTWISE(hidden, layer.weight, layer.bias, fused[0], [], fused[1])
     output = layer(hidden)
     return output if activation is None else activation(output)
-

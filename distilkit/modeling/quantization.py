@@ -23,6 +23,7 @@ from torch import nn
 
 from ..checkpoint import release_freed_memory
 from ..errors import ConfigError, InputError
+from .kernels import PackedLinear
 
 METHOD = "int8_dynamic"
 # the encoder's Linear layers by name; heads are left in float32
@@ -113,7 +114,7 @@ def replace_linears(model: nn.Module, convert: bool) -> int:
     count = 0
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
-            if child_name in QUANTIZED_LAYERS and isinstance(child, nn.Linear):
+            if child_name in QUANTIZED_LAYERS and isinstance(child, (nn.Linear, PackedLinear)):
                 if convert:
                     replacement = Int8Linear.from_linear(child)
                 else:

@@ -28,8 +28,9 @@ from ..auto import (
     AutoTokenizer,
 )
 from ..errors import ConfigError, InputError
+from ..modeling.kernels import pack_linears
 from ..tf.pipeline import KerasModelAdapter, is_keras_model, tf_model_class_for
-from .base import INT8_NAMES, Pipeline, resolve_dtype
+from .base import INT8_NAMES, Pipeline, resolve_device, resolve_dtype
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .multiple_choice import MultipleChoicePipeline
@@ -263,6 +264,8 @@ def pipeline(
             model = model_class.from_pretrained(
                 source, **({"dtype": float_dtype} if float_dtype is not None else {}), **(model_kwargs or {})
             )
+            if dtype is None and isinstance(model, nn.Module) and resolve_device(device).type == "cpu":
+                pack_linears(model)  # loaded here, so only this pipeline uses it: encoder weights packed for oneDNN
         if dtype not in INT8_NAMES:
             dtype = None  # already loaded in that precision
         if tokenizer is None:
