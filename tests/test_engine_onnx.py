@@ -81,6 +81,20 @@ def test_backend_onnxruntime_gives_the_torch_pipeline_results(classifier_folder)
         assert max(abs(a["score"] - b["score"]) for a, b in zip(mine, theirs, strict=True)) <= 1e-4
 
 
+def test_a_pipelines_packed_model_exports_and_stays_packed(classifier_folder, tmp_path):
+    from distilkit.modeling.kernels import PackedLinear
+
+    classifier = pipeline("text-classification", model=classifier_folder, top_k=None)
+    packed = [type(module) for module in classifier.model.modules() if isinstance(module, PackedLinear)]
+    assert packed  # the pipeline packed its encoder for oneDNN
+    export_onnx(classifier.model, tmp_path / "export")  # checked against torch in ONNX Runtime <= 1e-4
+    assert [type(module) for module in classifier.model.modules() if isinstance(module, PackedLinear)] == packed
+    runtime = pipeline("text-classification", model=tmp_path / "export", tokenizer=classifier_folder, top_k=None,
+                       backend="onnxruntime")
+    for mine, theirs in zip(runtime(SENTENCES), classifier(SENTENCES), strict=True):
+        assert max(abs(a["score"] - b["score"]) for a, b in zip(mine, theirs, strict=True)) <= 1e-4
+
+
 def test_export_command_int8_and_its_pipeline(classifier_folder, tmp_path, capsys):
     output = tmp_path / "int8"
     assert main(["export", "onnx", str(classifier_folder), str(output), "--int8"]) == 0

@@ -29,6 +29,7 @@ from torch import nn
 
 from .._extras import require
 from ..errors import ConfigError, InputError
+from ..modeling.kernels import dense_linears
 from ..modeling.outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -118,15 +119,16 @@ def export_onnx(model: nn.Module, folder: str | Path, *, tokenizer: Any = None, 
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.export-", dir=folder.parent))
     try:
         model = model.cpu().eval()
-        inputs = example_inputs(model)
-        axes = {0: "batch", 1: "choices", 2: "sequence"} if inputs[0].dim() == 3 else {0: "batch", 1: "sequence"}
-        float_path = staging / ONNX_FILE
-        with quiet():
-            torch.onnx.export(_Outputs(model, fields), inputs, str(float_path),
-                              input_names=["input_ids", "attention_mask"], output_names=list(fields),
-                              dynamic_axes={"input_ids": axes, "attention_mask": axes}, opset_version=opset,
-                              external_data=False)
-        check_against_torch(model, fields, float_path, onnxruntime)
+        with dense_linears(model):  # a pipeline's packed layers: dense for the tracer
+            inputs = example_inputs(model)
+            axes = {0: "batch", 1: "choices", 2: "sequence"} if inputs[0].dim() == 3 else {0: "batch", 1: "sequence"}
+            float_path = staging / ONNX_FILE
+            with quiet():
+                torch.onnx.export(_Outputs(model, fields), inputs, str(float_path),
+                                  input_names=["input_ids", "attention_mask"], output_names=list(fields),
+                                  dynamic_axes={"input_ids": axes, "attention_mask": axes}, opset_version=opset,
+                                  external_data=False)
+            check_against_torch(model, fields, float_path, onnxruntime)
         if int8:
             quantize_onnx(float_path)
         config = model.config.copy()

@@ -16,6 +16,8 @@ integrated gradients, int8 layers, half precision, accelerators — runs the mod
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -145,6 +147,27 @@ def pack_linears(model: nn.Module) -> int:
                 setattr(module, name, PackedLinear(child))
                 count += 1
     return count
+
+
+@contextmanager
+def dense_linears(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block the model's `PackedLinear` layers are plain `nn.Linear` ones again (for tracers such as
+    `torch.export`, which cannot see through oneDNN's packed layout); the packed layers are put back after."""
+    swapped = []
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is PackedLinear:
+                dense = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+                dense.weight = nn.Parameter(child.weight, requires_grad=False)
+                if child.bias is not None:
+                    dense.bias = nn.Parameter(child.bias.clone(), requires_grad=False)
+                setattr(module, name, dense)
+                swapped.append((module, name, child))
+    try:
+        yield model
+    finally:
+        for module, name, child in swapped:
+            setattr(module, name, child)
 
 
 def linear(layer: nn.Module, hidden: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
