@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .attention import AttentionMaps, check_index
+from .attribution import DEFAULT_METHOD
 from .render import picture_format, plot_attention
 from .report import explain_json, save_report
 
@@ -43,7 +44,7 @@ def check_outputs(outputs: list[Path]) -> None:
 
 
 def run(text: str, model: str | None = None, task: str | None = None, outputs: list[Path] | None = None,
-        layer: int | None = None, head: int | None = None, n_steps: int = 50, method: str = "gausslegendre",
+        layer: int | None = None, head: int | None = None, n_steps: int = 50, method: str = DEFAULT_METHOD,
         as_json: bool = False) -> dict:
     """Explain `text`, write every output file, print a summary (or the JSON) and return the data."""
     from ..pipelines import pipeline

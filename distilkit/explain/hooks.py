@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InputError
-from .attribution import METHODS, explain_encoded
+from .attribution import DEFAULT_METHOD, METHODS, explain_encoded
 from .encoding import from_ids
 
 OPTIONS = ("n_steps", "method", "internal_batch_size")
@@ -29,7 +29,7 @@ def explain_options(explain: Any) -> dict[str, Any] | None:
         unknown = sorted(set(explain) - set(OPTIONS))
         if unknown:
             raise InputError(f"explain got unknown option(s) {unknown}; it accepts {', '.join(OPTIONS)}")
-        method = explain.get("method", METHODS[0])
+        method = explain.get("method", DEFAULT_METHOD)
         if method not in METHODS:
             raise InputError(f"explain method={method!r} is not one of {', '.join(METHODS)}")
         return dict(explain)

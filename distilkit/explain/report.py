@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .attention import attention
-from .attribution import DEFAULT_INTERNAL_BATCH_SIZE, METHODS, TASKS
+from .attribution import DEFAULT_INTERNAL_BATCH_SIZE, DEFAULT_METHOD, TASKS
 
 DECIMALS = 4  # attention probabilities and scores in the JSON: enough for a picture, a quarter of the size
 
@@ -26,7 +26,7 @@ def rounded(array: np.ndarray) -> list:
     return np.round(array.astype(np.float64), DECIMALS).tolist()
 
 
-def explain_json(pipeline: Any, text: str, *, n_steps: int = 50, method: str = METHODS[0],
+def explain_json(pipeline: Any, text: str, *, n_steps: int = 50, method: str = DEFAULT_METHOD,
                  internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE, with_attention: bool = True) -> dict:
     """The explanation of `text` by a text-classification, token-classification (ner) or fill-mask pipeline.
 
