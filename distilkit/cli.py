@@ -146,8 +146,8 @@ def build_parser() -> Parser:
     explain.add_argument("--layer", type=int, help="the attention map of this layer only")
     explain.add_argument("--head", type=int, help="with --layer: this head only, large")
     explain.add_argument("--steps", type=int, default=50, help="integrated-gradients steps")
-    explain.add_argument("--method", default="gausslegendre", help="gausslegendre or riemann_{left,right,middle,"
-                                                                   "trapezoid}")
+    explain.add_argument("--method", help="adaptive (default: nodes placed where the logit changes), "
+                                           "gausslegendre (Captum's rule) or riemann_{left,right,middle,trapezoid}")
     explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
     from .serving.settings import add_arguments as add_server_arguments
@@ -349,7 +349,8 @@ def command_explain(arguments: argparse.Namespace) -> None:
     except DistilkitError as error:
         raise UsageError(str(error)) from None
     run(arguments.text, model=arguments.model, task=arguments.task, outputs=arguments.out, layer=arguments.layer,
-        head=arguments.head, n_steps=arguments.steps, method=arguments.method, as_json=arguments.json)
+        head=arguments.head, n_steps=arguments.steps, as_json=arguments.json,
+        **({"method": arguments.method} if arguments.method else {}))
 
 
 def command_serve(arguments: argparse.Namespace) -> None:

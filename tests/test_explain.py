@@ -264,7 +264,7 @@ def test_text_classification_pipeline_explains_the_predicted_label():
     ours = classifier()
     runner = pipeline("text-classification", model=ours, tokenizer=tokenizer())
     plain = runner(SENTENCES[:3])
-    explained = runner(SENTENCES[:3], explain=True, batch_size=2)
+    explained = runner(SENTENCES[:3], explain={"method": "gausslegendre"}, batch_size=2)  # Captum's rule
     for text, before, result in zip(SENTENCES[:3], plain, explained, strict=True):
         assert result["label"] == before["label"] and result["score"] == pytest.approx(before["score"], abs=1e-6)
         tokens = result["attributions"]
@@ -284,13 +284,13 @@ def test_text_classification_pipeline_explains_the_predicted_label():
 def test_ner_and_fill_mask_pipelines_explain_each_result():
     ner = pipeline("ner", model=model(DistilBertForTokenClassification, num_labels=3,
                                       id2label={0: "O", 1: "B-LOC", 2: "I-LOC"}), tokenizer=tokenizer())
-    entities = ner(TEXT, aggregation_strategy="simple", explain=True)
+    entities = ner(TEXT, aggregation_strategy="simple", explain={"method": "gausslegendre"})
     assert entities
     for entity in entities:
-        direct = explain.attributions(ner.model, ner.tokenizer, TEXT, target=entity)
+        direct = explain.attributions(ner.model, ner.tokenizer, TEXT, target=entity, method="gausslegendre")
         np.testing.assert_allclose([item["score"] for item in entity["attributions"]], direct.scores, atol=1e-5)
     unmasker = pipeline("fill-mask", model=model(DistilBertForMaskedLM), tokenizer=tokenizer())
-    per_mask = unmasker("the [MASK] sat on the [MASK]", top_k=2, explain=True)
+    per_mask = unmasker("the [MASK] sat on the [MASK]", top_k=2, explain={"method": "gausslegendre"})
     ours = unmasker.model
     for position, candidates in zip((2, 6), per_mask, strict=True):
         for candidate in candidates:

@@ -34,7 +34,7 @@ from .encoding import Encoded, encode, unpack
 
 METHODS = ("gausslegendre", "riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid", "adaptive")
 # what attributions(), pipeline(..., explain=True) and `distilkit explain` use unless told
-DEFAULT_METHOD = "gausslegendre"
+DEFAULT_METHOD = "adaptive"
 # method="adaptive": F is scanned (forward passes only) at SCAN_PER_STEP * n_steps evenly spaced intervals of the
 # path; the gradient nodes go in panels of about PANEL_NODES Gauss-Legendre points whose widths follow a density
 # that is (1 - VARIATION_SHARE) uniform and VARIATION_SHARE proportional to |dF| between scan points
