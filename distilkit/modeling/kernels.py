@@ -130,8 +130,16 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, packed for oneDNN"
 
 
-# the encoder's Linear layers by name (the heads run a few rows per input and stay as they are)
-PACKED_LAYERS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+# the encoder's Linear layers by name, in every block: what is packed here and quantized by quantization.py (the
+# heads run a few rows per input and stay as they are)
+ENCODER_LINEARS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+
+
+def encoder_linears(model: nn.Module, kinds: type | tuple[type, ...]) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, name, layer) for every encoder Linear layer of `model` that is one of `kinds`, collected before
+    the caller swaps any of them."""
+    return [(module, name, child) for module in model.modules() for name, child in module.named_children()
+            if name in ENCODER_LINEARS and isinstance(child, kinds)]
 
 
 def pack_linears(model: nn.Module) -> int:
@@ -140,12 +148,10 @@ def pack_linears(model: nn.Module) -> int:
     if not ENABLED:
         return 0
     count = 0
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if (name in PACKED_LAYERS and type(child) is nn.Linear and child.weight.device.type == "cpu"
-                    and child.weight.dtype == torch.float32):
-                setattr(module, name, PackedLinear(child))
-                count += 1
+    for module, name, child in encoder_linears(model, nn.Linear):
+        if type(child) is nn.Linear and child.weight.device.type == "cpu" and child.weight.dtype == torch.float32:
+            setattr(module, name, PackedLinear(child))
+            count += 1
     return count
 
 
@@ -153,16 +159,13 @@ def pack_linears(model: nn.Module) -> int:
 def dense_linears(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block the model's `PackedLinear` layers are plain `nn.Linear` ones again (for tracers such as
     `torch.export`, which cannot see through oneDNN's packed layout); the packed layers are put back after."""
-    swapped = []
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if type(child) is PackedLinear:
-                dense = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
-                dense.weight = nn.Parameter(child.weight, requires_grad=False)
-                if child.bias is not None:
-                    dense.bias = nn.Parameter(child.bias.clone(), requires_grad=False)
-                setattr(module, name, dense)
-                swapped.append((module, name, child))
+    swapped = encoder_linears(model, PackedLinear)
+    for module, name, child in swapped:
+        dense = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+        dense.weight = nn.Parameter(child.weight, requires_grad=False)
+        if child.bias is not None:
+            dense.bias = nn.Parameter(child.bias.clone(), requires_grad=False)
+        setattr(module, name, dense)
     try:
         yield model
     finally:

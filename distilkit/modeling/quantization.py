@@ -23,11 +23,11 @@ from torch import nn
 
 from ..checkpoint import release_freed_memory
 from ..errors import ConfigError, InputError
-from .kernels import PackedLinear
+from .kernels import ENCODER_LINEARS, PackedLinear, encoder_linears
 
 METHOD = "int8_dynamic"
-# the encoder's Linear layers by name; heads are left in float32
-QUANTIZED_LAYERS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+# the encoder's Linear layers by name (kernels.ENCODER_LINEARS); heads are left in float32
+QUANTIZED_LAYERS = ENCODER_LINEARS
 
 
 def int8_available() -> bool:
@@ -111,18 +111,15 @@ def quantization_config() -> dict[str, Any]:
 def replace_linears(model: nn.Module, convert: bool) -> int:
     """Swap the encoder's Linear layers for `Int8Linear`: quantized from the float weights (`convert=True`) or
     empty, to be filled by a checkpoint. Returns how many layers were swapped."""
-    count = 0
-    for module in list(model.modules()):
-        for child_name, child in list(module.named_children()):
-            if child_name in QUANTIZED_LAYERS and isinstance(child, (nn.Linear, PackedLinear)):
-                if convert:
-                    replacement = Int8Linear.from_linear(child)
-                else:
-                    replacement = Int8Linear(child.in_features, child.out_features, child.bias is not None)
-                    replacement.to(child.weight.device)
-                setattr(module, child_name, replacement)
-                count += 1
-    return count
+    layers = encoder_linears(model, (nn.Linear, PackedLinear))
+    for module, name, child in layers:
+        if convert:
+            replacement = Int8Linear.from_linear(child)
+        else:
+            replacement = Int8Linear(child.in_features, child.out_features, child.bias is not None)
+            replacement.to(child.weight.device)
+        setattr(module, name, replacement)
+    return len(layers)
 
 
 def quantize_model(model: nn.Module, method: str = "int8") -> nn.Module:
