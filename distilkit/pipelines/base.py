@@ -380,7 +380,7 @@ class Pipeline:
         # longest first: a batch that does not fit in memory fails at once, not at the end of a long job
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]["input_ids"]), reverse=True)
         outputs: list[Any] = [None] * len(flat)
-        bar, features_left = _PROGRESS.get(), [len(features) for features in per_item]
+        bar, features_left = call_progress_bar(), [len(features) for features in per_item]
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
@@ -474,6 +474,12 @@ class Pipeline:
 
 # the progress bar of the pipeline call running in this context (None: no bar); see `Pipeline._tracked_run`
 _PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("distilkit_pipeline_progress", default=None)
+
+
+def call_progress_bar() -> Any:
+    """The running call's progress bar (None without `progress=True`): what a `_run` override advances, one step
+    per finished item."""
+    return _PROGRESS.get()
 
 
 def check_progress(progress: Any) -> bool:

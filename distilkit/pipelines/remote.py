@@ -31,9 +31,9 @@ from ..remote.answers import (
 )
 from ..remote.backend import SETTINGS, OpenAICompatible, Usage
 from .base import (
-    _PROGRESS,
     Params,
     Pipeline,
+    call_progress_bar,
     check_batch_size,
     check_progress,
     check_text,
@@ -148,7 +148,7 @@ class RemotePipeline(Pipeline):
         prompts = [self.prompt(item, name, **options) for item, name in zip(items, names, strict=True)]
         timeout = postprocess.get("timeout", self.model.timeout)
         workers = min(self.model.max_concurrency, len(items))
-        bar = _PROGRESS.get()  # the call's progress bar (None without progress=True), advanced per answered input
+        bar = call_progress_bar()  # the call's progress bar (None without progress=True), advanced per answered input
         if workers == 1:
             results = []
             for item, name, prompt in zip(items, names, prompts, strict=True):
