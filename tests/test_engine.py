@@ -279,7 +279,7 @@ def every_output(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) 
 
 @pytest.mark.parametrize("activation", ["gelu", "relu", "gelu_new"])
 def test_onednn_linear_path_equals_the_modules_as_written(monkeypatch, activation):
-    """The fused oneDNN kernel (inference only) gives what the nn.Linear + activation modules give."""
+    """The oneDNN kernel path (inference only) gives what the nn.Linear + activation modules give."""
     from distilkit.modeling import kernels
 
     if not kernels.ENABLED:
@@ -298,8 +298,10 @@ def test_onednn_linear_path_equals_the_modules_as_written(monkeypatch, activatio
     with torch.inference_mode():
         fused = every_output(model, ids, mask)
     assert int(mask.sum()) >= kernels.MIN_ROWS  # packed rows: enough for the fused path
-    assert calls.count("gelu") == (2 if activation == "gelu" else 0)  # one lin1 per layer, GELU fused
-    assert calls.count("relu") == (2 if activation == "relu" else 0)  # pre_classifier's 9 rows: MKL's sgemm
+    # the encoder Linears (6 per layer) take the oneDNN path, lin1 only with an activation it computes exactly;
+    # GELU is applied after it (not fused: slower), ReLU is fused; pre_classifier's 9 rows stay on MKL's sgemm
+    assert len(calls) == 2 * (5 if activation == "gelu_new" else 6) and calls.count("gelu") == 0
+    assert calls.count("relu") == (2 if activation == "relu" else 0)
     monkeypatch.setattr(kernels, "ENABLED", False)
     calls.clear()
     with torch.inference_mode():
@@ -375,3 +377,79 @@ def test_packed_layers_give_input_gradients_refuse_training_and_quantize(classif
     packed.quantize("int8")
     assert not any(isinstance(module, PackedLinear) for module in packed.modules())
     assert isinstance(packed.distilbert.transformer.layer[0].ffn.lin1, Int8Linear)
+
+
+# -- Q, K and V as one GEMM ------------------------------------------------------------------------------------
+
+def run_each_layer(monkeypatch) -> None:
+    """From now on attention runs q_lin, k_lin and v_lin one by one (as written), not as their stack."""
+    import distilkit.modeling.distilbert as distilbert
+
+    monkeypatch.setattr(distilbert, "stacked_linear", lambda layers, hidden: None)
+
+
+@pytest.mark.parametrize("kind", ["packed", "int8"])
+def test_qkv_stack_gives_what_the_three_layers_give(monkeypatch, kind):
+    from distilkit.modeling.kernels import PackedLinear, PackedStack, pack_linears
+    from distilkit.modeling.quantization import Int8Stack
+
+    torch.manual_seed(11)
+    model = DistilBertForSequenceClassification(tiny_config()).eval()
+    if kind == "packed":
+        pack_linears(model)
+    else:
+        model.quantize("int8")
+    attention = model.distilbert.transformer.layer[0].attention
+    stack = attention.q_lin.group
+    assert type(stack) is (PackedStack if kind == "packed" else Int8Stack)
+    assert stack.members == (attention.q_lin, attention.k_lin, attention.v_lin)
+    if kind == "packed":  # one packed copy of the weights: the stack's
+        assert all(layer.packed_weight is None for layer in stack.members)
+        assert isinstance(attention.out_lin, PackedLinear) and attention.out_lin.group is None
+    ids, mask = random_batch(torch.Generator().manual_seed(12), 6, 25)
+    calls = []
+    real = type(stack).__call__
+    monkeypatch.setattr(type(stack), "__call__", lambda self, hidden: calls.append(1) or real(self, hidden))
+    with torch.inference_mode():
+        stacked = every_output(model, ids, mask)
+        padded = model(input_ids=ids, attention_mask=mask).logits
+    assert len(calls) == 2 * 2  # both blocks, both layouts
+    run_each_layer(monkeypatch)
+    with torch.inference_mode():
+        separate = every_output(model, ids, mask)
+    for a, b in zip(stacked, separate, strict=True):
+        assert largest(a - b) <= 1e-6
+    assert largest(padded - separate[0]) <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["packed", "int8"])
+def test_qkv_stack_follows_loaded_weights_and_steps_aside_for_hooks(kind, tmp_path):
+    from distilkit.modeling.kernels import pack_linears
+
+    torch.manual_seed(13)
+    first = DistilBertForSequenceClassification(tiny_config()).eval()
+    torch.manual_seed(14)
+    second = DistilBertForSequenceClassification(tiny_config()).eval()
+    prepare = pack_linears if kind == "packed" else (lambda model: model.quantize("int8"))
+    prepare(first)
+    prepare(second)
+    ids, mask = random_batch(torch.Generator().manual_seed(15), 4, 20)
+    with torch.inference_mode():
+        expected = second(input_ids=ids, attention_mask=mask, packed=True).logits
+        before = first(input_ids=ids, attention_mask=mask, packed=True).logits
+        assert largest(expected - before) > 1e-3
+        first.load_state_dict(second.state_dict())  # the stack now holds the second model's Q, K and V
+        assert largest(first(input_ids=ids, attention_mask=mask, packed=True).logits - expected) <= 1e-6
+    if kind == "packed":  # each member's dense weight is its block of the stack's rows, bit for bit
+        attention = first.distilbert.transformer.layer[1].attention
+        other = second.distilbert.transformer.layer[1].attention
+        assert torch.equal(attention.v_lin.weight, other.v_lin.weight)
+        assert torch.equal(attention.k_lin.bias, other.k_lin.bias)
+
+    seen = []
+    first.distilbert.transformer.layer[0].attention.k_lin.register_forward_hook(
+        lambda module, inputs, output: seen.append(tuple(output.shape)))
+    with torch.inference_mode():
+        hooked = first(input_ids=ids, attention_mask=mask, packed=True).logits
+    assert seen == [(int(mask.sum()), 32)]  # the hooked layer ran on its own
+    assert largest(hooked - expected) <= 1e-5

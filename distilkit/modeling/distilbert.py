@@ -23,7 +23,7 @@ from torch import nn
 
 from ..configuration import DistilBertConfig
 from ..errors import InputError
-from .kernels import linear
+from .kernels import linear, stacked_linear
 from .outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -155,9 +155,16 @@ class DistilBertSelfAttention(nn.Module):
 
             def heads(projected: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, Dh)
                 return projected.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        query = heads(linear(self.q_lin, hidden))  # (B, H, T, Dh)
-        key = heads(linear(self.k_lin, hidden))  # (B, H, T, Dh)
-        value = heads(linear(self.v_lin, hidden))  # (B, H, T, Dh)
+        stacked = stacked_linear((self.q_lin, self.k_lin, self.v_lin), hidden)  # (..., 3·D): Q, K, V in one GEMM
+        if stacked is not None:
+            if packing is not None:
+                stacked = packing.unpack(stacked)  # (B, T, 3·D)
+            # (B, T, 3, H, Dh) -> three (B, H, T, Dh) views
+            query, key, value = stacked.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            query = heads(linear(self.q_lin, hidden))  # (B, H, T, Dh)
+            key = heads(linear(self.k_lin, hidden))  # (B, H, T, Dh)
+            value = heads(linear(self.v_lin, hidden))  # (B, H, T, Dh)
         scale = self.head_dim**-0.5
 
         weights = None

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..checkpoint import release_freed_memory
 from ..errors import ConfigError, InputError
-from .kernels import ENCODER_LINEARS, PackedLinear, encoder_linears
+from .kernels import ENCODER_LINEARS, PackedLinear, encoder_linears, stack_projections
 
 METHOD = "int8_dynamic"
 # the encoder's Linear layers by name (kernels.ENCODER_LINEARS); heads are left in float32
@@ -58,6 +58,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("weight_scale", torch.ones(out_features))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
         self._packed: Any = None
+        self.group: Int8Stack | None = None  # when Q, K and V run as one GEMM (`Int8Stack`)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -78,18 +79,13 @@ class Int8Linear(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self._packed = None  # new weights: pack again on the next call
+        if self.group is not None:
+            self.group.packed = None
         super()._load_from_state_dict(*args, **kwargs)
 
     def packed(self) -> Any:
         if self._packed is None:
-            zero_points = torch.zeros(self.out_features, dtype=torch.long)
-            with warnings.catch_warnings():
-                # the quantized-tensor constructor is deprecated in torch; FBGEMM's prepack still takes only it
-                warnings.simplefilter("ignore", UserWarning)
-                quantized = torch.quantize_per_channel(self.dequantized_weight(), self.weight_scale.double(),
-                                                       zero_points, 0, torch.qint8)
-            bias = None if self.bias is None else self.bias.float()
-            self._packed = torch.ops.quantized.linear_prepack(quantized, bias)
+            self._packed = fbgemm_pack(self.weight, self.weight_scale, self.bias)
         return self._packed
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -101,6 +97,41 @@ class Int8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic"
+
+
+def fbgemm_pack(weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> Any:
+    """FBGEMM's packed form of int8 `weight` (out, in) with per-row `scale` (out,) and float `bias`."""
+    zero_points = torch.zeros(weight.size(0), dtype=torch.long)
+    with warnings.catch_warnings():
+        # the quantized-tensor constructor is deprecated in torch; FBGEMM's prepack still takes only it
+        warnings.simplefilter("ignore", UserWarning)
+        quantized = torch.quantize_per_channel(weight.float() * scale[:, None], scale.double(), zero_points, 0,
+                                               torch.qint8)
+    return torch.ops.quantized.linear_prepack(quantized, None if bias is None else bias.float())
+
+
+class Int8Stack:
+    """The `Int8Linear` layers of one attention block that read the same input (Q, K and V) as one dynamic-int8
+    GEMM over their stacked weights: the input is quantized once instead of three times. Weights keep one scale
+    per row and the input one scale per call, so the numbers are those of three separate calls. The members keep
+    their int8 weights (what `state_dict` holds); the stack holds the one FBGEMM-packed copy, built on first use
+    and dropped when a member loads new weights."""
+
+    def __init__(self, members: tuple[Int8Linear, ...]) -> None:
+        self.members = members
+        self.packed: Any = None
+        for member in members:
+            member.group, member._packed = self, None
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.packed is None:
+            has_bias = all(member.bias is not None for member in self.members)
+            self.packed = fbgemm_pack(torch.cat([member.weight for member in self.members]),
+                                      torch.cat([member.weight_scale for member in self.members]),
+                                      torch.cat([member.bias for member in self.members]) if has_bias else None)
+        width = sum(member.out_features for member in self.members)
+        flat = hidden.reshape(-1, hidden.size(-1))  # (rows, in)
+        return torch.ops.quantized.linear_dynamic.default(flat, self.packed, True).view(*hidden.shape[:-1], width)
 
 
 def quantization_config() -> dict[str, Any]:
@@ -119,6 +150,7 @@ def replace_linears(model: nn.Module, convert: bool) -> int:
             replacement = Int8Linear(child.in_features, child.out_features, child.bias is not None)
             replacement.to(child.weight.device)
         setattr(module, name, replacement)
+    stack_projections(model, Int8Linear, Int8Stack)  # Q, K, V: one GEMM
     return len(layers)
 
 
@@ -131,9 +163,12 @@ def quantize_model(model: nn.Module, method: str = "int8") -> nn.Module:
     if replace_linears(model, convert=True) == 0:
         raise ConfigError(f"{type(model).__name__} has no float Linear layers named {', '.join(QUANTIZED_LAYERS)} "
                           "to quantize (already quantized?)")
-    for module in model.modules():
-        if isinstance(module, Int8Linear):
-            module.packed()  # FBGEMM's layout now, not in the first forward: its transient copies are freed below
+    for module in model.modules():  # FBGEMM's layout now, not in the first forward: its transient copies are
+        if isinstance(module, Int8Linear):  # freed below
+            if module.group is None:
+                module.packed()
+            elif module.group.members[0] is module:
+                module.group(torch.zeros(1, module.in_features))
     model.config.quantization_config = quantization_config()
     release_freed_memory()  # the float weights of the swapped layers
     return model
