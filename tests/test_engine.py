@@ -453,3 +453,23 @@ def test_qkv_stack_follows_loaded_weights_and_steps_aside_for_hooks(kind, tmp_pa
         hooked = first(input_ids=ids, attention_mask=mask, packed=True).logits
     assert seen == [(int(mask.sum()), 32)]  # the hooked layer ran on its own
     assert largest(hooked - expected) <= 1e-5
+
+
+def test_int8_gelu_in_place_equals_the_activation_module(monkeypatch):
+    from distilkit.modeling import kernels
+
+    torch.manual_seed(16)
+    model = DistilBertForSequenceClassification(tiny_config()).eval().quantize("int8")
+    ids, mask = random_batch(torch.Generator().manual_seed(17), 5, 22)
+    calls = []
+    real = kernels._GELU_
+    monkeypatch.setattr(kernels, "_GELU_", lambda tensor: calls.append(1) or real(tensor))
+    with torch.inference_mode():
+        in_place = every_output(model, ids, mask)
+    assert len(calls) == 2  # lin1 of each block
+    monkeypatch.setattr(kernels, "ENABLED", False)  # the modules as written: Int8Linear, then GELUActivation
+    with torch.inference_mode():
+        written = every_output(model, ids, mask)
+    assert len(calls) == 2
+    for a, b in zip(in_place, written, strict=True):
+        assert largest(a - b) <= 1e-6

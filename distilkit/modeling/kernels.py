@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_globals
 
+from ..checkpoint import release_freed_memory
 from ..errors import InputError
 
 # below this many rows oneDNN's per-call weight reorder costs more than it saves (a 12-token sentence, or the
@@ -229,6 +230,8 @@ def pack_linears(model: nn.Module) -> int:
             setattr(module, name, PackedLinear(child))
             count += 1
     stack_projections(model, PackedLinear, PackedStack)  # Q, K, V: one GEMM
+    if count:
+        release_freed_memory()  # the dense weights the packed copies replaced (~260 MB for distilbert-base)
     return count
 
 
@@ -262,6 +265,8 @@ def linear(layer: nn.Module, hidden: torch.Tensor, activation: nn.Module | None 
         elif (type(layer) is nn.Linear and layer.weight.dtype == torch.float32
                 and hidden.numel() >= MIN_ROWS * hidden.size(-1)):
             output = _LINEAR_POINTWISE(hidden, layer.weight, layer.bias, post_op, [], "")
+        elif then_gelu and getattr(type(layer), "fresh_output", False):  # e.g. int8 layers
+            output = layer(hidden)
         if output is not None:
             return _GELU_(output) if then_gelu else output  # a fresh tensor: overwritten in place
     output = layer(hidden)

@@ -51,6 +51,8 @@ class Int8Linear(nn.Module):
     (out,) float32 and `bias` (out,) float32 are what the checkpoint holds; the FBGEMM-packed copy is rebuilt
     from them on first use after a load."""
 
+    fresh_output = True  # forward returns a new tensor each call, so kernels.linear applies GELU to it in place
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
