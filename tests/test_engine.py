@@ -473,3 +473,19 @@ def test_int8_gelu_in_place_equals_the_activation_module(monkeypatch):
     assert len(calls) == 2
     for a, b in zip(in_place, written, strict=True):
         assert largest(a - b) <= 1e-6
+
+
+def test_a_packed_model_deep_copies(classifier_folder):
+    import copy
+
+    model = pipeline("text-classification", model=classifier_folder).model
+    twin = copy.deepcopy(model)
+    stack = twin.distilbert.transformer.layer[0].attention.q_lin.group
+    assert stack is not model.distilbert.transformer.layer[0].attention.q_lin.group
+    assert stack.members[1] is twin.distilbert.transformer.layer[0].attention.k_lin
+    ids, mask = random_batch(torch.Generator().manual_seed(18), 3, 11)
+    with torch.inference_mode():
+        expected = model(input_ids=ids, attention_mask=mask, packed=True).logits
+        assert largest(twin(input_ids=ids, attention_mask=mask, packed=True).logits - expected) == 0
+        twin.load_state_dict({key: value * 0 for key, value in twin.state_dict().items()})  # the copy only
+        assert largest(model(input_ids=ids, attention_mask=mask, packed=True).logits - expected) == 0

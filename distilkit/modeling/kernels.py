@@ -17,6 +17,7 @@ integrated gradients, int8 layers, half precision, accelerators — runs the mod
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,6 +117,9 @@ class PackedLinear(nn.Module):
         bias = None if self.bias is None else self.bias.to(hidden.dtype)
         return torch.nn.functional.linear(hidden, self.weight.to(hidden.device, hidden.dtype), bias)
 
+    def __deepcopy__(self, memo: dict) -> PackedLinear:
+        return copy_with_packed_weight(self, memo)
+
     def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
         destination[prefix + "weight"] = self.weight
         super()._save_to_state_dict(destination, prefix, keep_vars)
@@ -180,6 +184,20 @@ class PackedStack:
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
         return _LINEAR_POINTWISE(hidden, self.packed_weight, self.bias, "none", [], "")  # (..., Σ out)
+
+    def __deepcopy__(self, memo: dict) -> PackedStack:
+        return copy_with_packed_weight(self, memo)
+
+
+def copy_with_packed_weight(original, memo: dict):
+    """`copy.deepcopy` for an object holding a oneDNN-packed `packed_weight`: such opaque tensors have no storage
+    deepcopy could read, but `clone()` copies them."""
+    clone = type(original).__new__(type(original))
+    memo[id(original)] = clone
+    for name, value in original.__dict__.items():
+        packed = name == "packed_weight" and value is not None
+        clone.__dict__[name] = value.clone() if packed else copy.deepcopy(value, memo)
+    return clone
 
 
 def stacked_linear(layers: tuple[nn.Module, ...], hidden: torch.Tensor) -> torch.Tensor | None:
