@@ -75,10 +75,6 @@ class Int8Linear(nn.Module):
             module.bias.copy_(linear.bias.detach().float())
         return module
 
-    def dequantized_weight(self) -> torch.Tensor:
-        """(out, in) float32: the weight this layer computes with."""
-        return self.weight.float() * self.weight_scale[:, None]
-
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self._packed = None  # new weights: pack again on the next call
         if self.group is not None:
@@ -93,12 +89,17 @@ class Int8Linear(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         if hidden.device.type != "cpu":
             raise InputError(f"an int8 layer runs on the CPU only; the input is on {hidden.device}")
-        flat = hidden.reshape(-1, self.in_features).float()  # (rows, in)
-        output = torch.ops.quantized.linear_dynamic.default(flat, self.packed(), True)  # (rows, out)
-        return output.view(*hidden.shape[:-1], self.out_features).to(hidden.dtype)
+        return dynamic_int8(hidden, self.packed(), self.out_features).to(hidden.dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic"
+
+
+def dynamic_int8(hidden: torch.Tensor, packed: Any, out_features: int) -> torch.Tensor:
+    """FBGEMM's dynamic int8 linear of (..., in) float `hidden` with a packed weight: (..., out_features) float32,
+    the input quantized to 7 bits per call."""
+    flat = hidden.reshape(-1, hidden.size(-1)).float()  # (rows, in)
+    return torch.ops.quantized.linear_dynamic.default(flat, packed, True).view(*hidden.shape[:-1], out_features)
 
 
 def fbgemm_pack(weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> Any:
@@ -121,19 +122,22 @@ class Int8Stack:
 
     def __init__(self, members: tuple[Int8Linear, ...]) -> None:
         self.members = members
+        self.width = sum(member.out_features for member in members)
         self.packed: Any = None
         for member in members:
             member.group, member._packed = self, None
 
-    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+    def pack(self) -> Any:
+        """FBGEMM's packed form of the stacked weights, built on first use."""
         if self.packed is None:
             has_bias = all(member.bias is not None for member in self.members)
             self.packed = fbgemm_pack(torch.cat([member.weight for member in self.members]),
                                       torch.cat([member.weight_scale for member in self.members]),
                                       torch.cat([member.bias for member in self.members]) if has_bias else None)
-        width = sum(member.out_features for member in self.members)
-        flat = hidden.reshape(-1, hidden.size(-1))  # (rows, in)
-        return torch.ops.quantized.linear_dynamic.default(flat, self.packed, True).view(*hidden.shape[:-1], width)
+        return self.packed
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        return dynamic_int8(hidden, self.pack(), self.width)  # (..., Σ out)
 
 
 def quantization_config() -> dict[str, Any]:
@@ -165,12 +169,13 @@ def quantize_model(model: nn.Module, method: str = "int8") -> nn.Module:
     if replace_linears(model, convert=True) == 0:
         raise ConfigError(f"{type(model).__name__} has no float Linear layers named {', '.join(QUANTIZED_LAYERS)} "
                           "to quantize (already quantized?)")
-    for module in model.modules():  # FBGEMM's layout now, not in the first forward: its transient copies are
-        if isinstance(module, Int8Linear):  # freed below
+    # FBGEMM's layout now, not in the first forward: its transient copies are freed below
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
             if module.group is None:
                 module.packed()
-            elif module.group.members[0] is module:
-                module.group(torch.zeros(1, module.in_features))
+            else:
+                module.group.pack()  # once per stack: later members find it built
     model.config.quantization_config = quantization_config()
     release_freed_memory()  # the float weights of the swapped layers
     return model
