@@ -4,9 +4,10 @@ The usual recipe for BERT-family models: the embeddings block's output is interp
 `[CLS] [PAD] ... [SEP]` (special tokens kept, every other token replaced by padding) to the real text; the target
 logit's gradients along that path, integrated with Gauss-Legendre or Riemann points (the same as Captum's) or with
 the adaptive rule (Gauss-Legendre panels placed where a forward-only scan of the path shows the logit moving),
-times the difference of the two embeddings, summed over the width, give one score per token. The scores add up to F(text) - F(baseline) up
-to the convergence `delta`, which is returned. Targets: a class (sequence classification), an entity's tokens
-(token classification), the answer's start/end (question answering), the masked position's word (fill-mask).
+times the difference of the two embeddings, summed over the width, give one score per token. The scores add up to
+F(text) - F(baseline) up to the convergence `delta`, which is returned. Targets: a class (sequence
+classification), an entity's tokens (token classification), the answer's start/end (question answering), the
+masked position's word (fill-mask).
 The path is evaluated in chunks of `internal_batch_size` points, which bounds memory whatever `n_steps` is.
 Shape letters: B path points in a chunk, T tokens, D model width, C classes.
 """
@@ -402,12 +403,14 @@ def integrate(model: nn.Module, layer: nn.Module, encoded: Encoded, baseline: to
         profile = None
         if method == "adaptive":
             intervals = SCAN_PER_STEP * n_steps
-            scanned = []
+
+            def selected(output: Any) -> torch.Tensor:  # (targets, B)
+                return torch.stack([target.select(output) for target in targets])
+
             with torch.no_grad():
-                for _, _, output in path_chunks(np.arange(1, intervals) / intervals, grad=False):
-                    scanned.append(torch.stack([target.select(output) for target in targets]))  # (targets, B)
-            profile = torch.cat([torch.stack([target.select(start_output) for target in targets]), *scanned,
-                                 torch.stack([target.select(end_output) for target in targets])],
+                scanned = [selected(output)
+                           for _, _, output in path_chunks(np.arange(1, intervals) / intervals, grad=False)]
+            profile = torch.cat([selected(start_output), *scanned, selected(end_output)],
                                 dim=1).double().cpu().numpy()  # (targets, intervals + 1)
         alphas, weights = integration_points(n_steps, method, profile)
         totals = [torch.zeros_like(end[0]) for _ in targets]  # (T, D) each

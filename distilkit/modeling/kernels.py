@@ -9,9 +9,10 @@ right after the GEMM. Plain `nn.Linear` weights stay the model's own parameters 
 `PackedLinear` below keeps them in oneDNN's layout.
 
 The fast path is taken only where it computes exactly what the module would (up to float32 summation order, ~1e-6
-relative): float32 CPU tensors of at least `MIN_ROWS` rows, no gradient being recorded (pipelines run under `torch.inference_mode`), a plain
-`nn.Linear`, and no hooks on the layer or the activation that the shortcut would skip. Everything else — training,
-integrated gradients, int8 layers, half precision, accelerators — runs the modules as written.
+relative): float32 CPU tensors, no gradient being recorded (pipelines run under `torch.inference_mode`), a
+`PackedLinear` or a plain `nn.Linear` of at least `MIN_ROWS` rows, and no hooks on the layer or the activation that
+the shortcut would skip. Everything else — training, integrated gradients, half precision, accelerators — runs the
+modules as written (int8 layers run their own kernel; only their GELU is applied in place).
 `DISTILKIT_ONEDNN_LINEAR=0` turns the fast path off (for comparisons).
 """
 
